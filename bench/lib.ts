@@ -1,0 +1,113 @@
+/**
+ * Shared helpers for benchmarks: machine description, the echoload C client, timing, and writing results
+ * into docs/benchmarks.md (each scenario owns one section between markers).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root. */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The bundled CLI. */
+export const SOKET_BIN = `${ROOT}dist/soket.cjs`;
+const DOC = `${ROOT}docs/benchmarks.md`;
+
+/** One scenario, as exported (default) by each bench/*.bench.ts file. */
+export interface Scenario {
+  /** Short id, used for `npm run bench -- <name>` and the docs section marker. */
+  name: string;
+  /** Heading in docs/benchmarks.md. */
+  title: string;
+  /** Runs the scenario; returns the Markdown body for docs/benchmarks.md. */
+  run(): Promise<string>;
+}
+
+/** A line describing the machine and runtime. */
+export function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
+}
+
+/** The command that reproduces a scenario. */
+export function commandFor(name: string): string {
+  return `npm run bench -- ${name}`;
+}
+
+/** Replace (or append) the section of docs/benchmarks.md that belongs to `name`. */
+export function writeSection(name: string, title: string, body: string): void {
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  const stamp = new Date().toISOString().slice(0, 10);
+  const section = `${start}\n## ${title}\n\n\`${commandFor(name)}\` — ${stamp}, ${machine()}\n\n${body.trim()}\n${end}`;
+  let doc = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '# Benchmarks\n';
+  const i = doc.indexOf(start);
+  const j = doc.indexOf(end);
+  if (i !== -1 && j !== -1) doc = doc.slice(0, i) + section + doc.slice(j + end.length);
+  else doc = `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(DOC, doc);
+}
+
+/** Whether an executable is on PATH. */
+export function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+let echoloadPath: string | null | undefined;
+
+/**
+ * Build ../shared/tools/echoload.c once (when a C compiler and the source are present) and return its path,
+ * or `null` — callers then use their Node fallback client.
+ */
+export function echoload(): string | null {
+  if (echoloadPath !== undefined) return echoloadPath;
+  const src = fileURLToPath(new URL('../../shared/tools/echoload.c', import.meta.url));
+  const out = `${os.tmpdir()}/soket-echoload`;
+  echoloadPath = null;
+  if (existsSync(src) && have('cc')) {
+    try {
+      execFileSync('cc', ['-O2', '-o', out, src], { stdio: 'pipe' });
+      echoloadPath = out;
+    } catch {
+      echoloadPath = null;
+    }
+  }
+  return echoloadPath;
+}
+
+/** Parse echoload's `key=value ...` output line. */
+export function parseKeyValues(line: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of line.trim().split(/\s+/)) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Median of numbers. */
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** Percentile (0–100) of numbers, nearest rank. */
+export function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
+}
+
+/** A Markdown table. */
+export function mdTable(header: string[], rows: Array<Array<string | number>>): string {
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+/** Format a ratio like `1.13×`. */
+export function ratio(a: number, b: number): string {
+  return `${(a / b).toFixed(2)}×`;
+}

@@ -1,0 +1,140 @@
+/**
+ * `soket service`: service name ↔ port, like getservbyname(3)/getservbyport(3) and `getent services`.
+ *
+ * @module
+ */
+import type { Command } from 'commander';
+import { NotFoundError, ValidationError } from '../../core/errors.js';
+import { parsePort } from '../../core/validate.js';
+import {
+  EMBEDDED_SOURCE,
+  findServices,
+  listServices,
+  loadServices,
+  type ServiceEntry,
+  type ServicesOptions,
+} from '../../dns/services.js';
+import { EXIT, examples, type Runner } from '../command.js';
+import { table } from '../format.js';
+import type { Io } from '../io.js';
+
+interface ServiceOpts {
+  list?: boolean;
+  search?: string;
+  protocol?: string;
+  port?: string;
+  file?: string;
+  embedded?: boolean;
+}
+
+function rows(entries: ServiceEntry[], io: Io): string[][] {
+  return entries.map((e) => [
+    io.color.bold(e.name),
+    `${e.port}/${e.protocol}`,
+    e.aliases.length ? `aliases: ${e.aliases.join(' ')}` : '',
+  ]);
+}
+
+function sourceLine(db: { source: string; fallbackReason?: string }, io: Io): string {
+  const src = db.source === EMBEDDED_SOURCE ? 'embedded table' : db.source;
+  return io.color.dim(`source: ${src}${db.fallbackReason ? ` (fallback: ${db.fallbackReason})` : ''}`);
+}
+
+export function register(program: Command, run: Runner): void {
+  program
+    .command('service')
+    .description('look up a service by name or port (getservbyname/getservbyport), or list services')
+    .argument('[query...]', 'a name (http), a port (25), or either with a protocol (53/udp, domain/udp)')
+    .option('-l, --list', 'list services (with --search and --protocol to filter)')
+    .option('-s, --search <text>', 'with --list: names or aliases containing TEXT, or a port number')
+    .option('-p, --protocol <proto>', 'only this protocol (tcp, udp, sctp, ...)')
+    .option('--port <port>', 'look up this port (same as a numeric query)')
+    .option('-f, --file <path>', 'read this services(5) file instead of /etc/services')
+    .option('--embedded', 'use the embedded table instead of /etc/services')
+    .addHelpText(
+      'after',
+      `
+Without a protocol, every protocol that matches is shown. When /etc/services is missing or unreadable the
+embedded table (Debian netbase naming) is used; every answer names its source.
+${examples([
+  'soket service http',
+  'soket service 25',
+  'soket service 53/udp',
+  'soket service domain/udp',
+  'soket service --list --search http --protocol tcp',
+  'soket service smtp --json',
+])}`,
+    )
+    .action(
+      run(async (io, queries: string[], opts: ServiceOpts) => {
+        const dbOptions: ServicesOptions = {};
+        if (opts.file !== undefined) dbOptions.path = opts.file;
+        if (opts.embedded) dbOptions.embedded = true;
+        if (opts.file !== undefined && opts.embedded) {
+          throw new ValidationError('Options --file and --embedded cannot be used together');
+        }
+        const db = loadServices(dbOptions);
+        const source = {
+          source: db.source,
+          ...(db.fallbackReason ? { fallbackReason: db.fallbackReason } : {}),
+        };
+
+        if (opts.list) {
+          if (queries.length > 0 || opts.port !== undefined) {
+            throw new ValidationError('Give either --list or a query, not both');
+          }
+          const filter: { search?: string; protocol?: string } = {};
+          if (opts.search !== undefined) filter.search = opts.search;
+          if (opts.protocol !== undefined) filter.protocol = opts.protocol;
+          const services = listServices(filter, dbOptions);
+          if (io.json) io.printJson({ ...source, count: services.length, services });
+          else {
+            if (services.length) io.out(table(rows(services, io)));
+            io.out(sourceLine(db, io) + io.color.dim(`, ${services.length} entries`));
+          }
+          return services.length ? EXIT.ok : EXIT.failed;
+        }
+        if (opts.search !== undefined) throw new ValidationError('Option --search needs --list');
+
+        const asked = [...queries];
+        if (opts.port !== undefined) asked.push(String(parsePort(opts.port)));
+        if (asked.length === 0)
+          throw new ValidationError('Give a service name or port, or --list (see --help)');
+        const proto = opts.protocol;
+        // Validate every query before looking anything up, so bad input is exit 2 even among good queries.
+        const full = asked.map((q) => {
+          if (proto === undefined || q.includes('/')) return q;
+          return `${q}/${proto}`;
+        });
+        const results: Array<
+          { query: string; services: ServiceEntry[] } | { query: string; error: NotFoundError }
+        > = [];
+        for (const q of full) {
+          try {
+            results.push({ query: q, services: findServices(q, dbOptions) });
+          } catch (err) {
+            if (!(err instanceof NotFoundError) || full.length === 1) throw err;
+            results.push({ query: q, error: err });
+          }
+        }
+        const failed = results.some((r) => 'error' in r);
+        if (io.json) {
+          const out = results.map((r) =>
+            'error' in r
+              ? { query: r.query, error: r.error.toJSON() }
+              : { query: r.query, services: r.services },
+          );
+          io.printJson(full.length === 1 ? { ...source, ...out[0] } : { ...source, results: out });
+        } else {
+          const lines: string[][] = [];
+          for (const r of results) {
+            if ('error' in r) io.err(`soket: ${r.error.message}`);
+            else lines.push(...rows(r.services, io));
+          }
+          if (lines.length) io.out(table(lines));
+          io.out(sourceLine(db, io));
+        }
+        return failed ? EXIT.failed : EXIT.ok;
+      }),
+    );
+}

@@ -1,0 +1,311 @@
+/**
+ * Validation of user input: ports, hosts, addresses, durations and counts. Every function either returns a
+ * normalised value or throws a `ValidationError` whose message quotes the bad value and says what was expected.
+ *
+ * @module
+ */
+import { isIP } from 'node:net';
+import { ValidationError } from './errors.js';
+
+const INTEGER = /^[+-]?\d+$/;
+
+function quote(value: unknown): string {
+  return `'${String(value)}'`;
+}
+
+/** Options for {@link parsePort}. */
+export interface PortOptions {
+  /** Accept 0 ("pick a free port"), as listeners do. @default false */
+  allowZero?: boolean;
+  /** What the port is, for the message. @default 'port' */
+  what?: string;
+}
+
+/**
+ * Parse and check a TCP/UDP port number.
+ *
+ * @param value - a number or a decimal string
+ * @param options - `allowZero` for listeners
+ * @returns the port as a number
+ * @throws {ValidationError} when not an integer from 1 (or 0) to 65535
+ * @example
+ * ```ts
+ * parsePort('8080'); // 8080
+ * parsePort('0', { allowZero: true }); // 0
+ * ```
+ */
+export function parsePort(value: string | number, options: PortOptions = {}): number {
+  const { allowZero = false, what = 'port' } = options;
+  const min = allowZero ? 0 : 1;
+  const text = typeof value === 'number' ? String(value) : value.trim();
+  const n = INTEGER.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > 65535) {
+    throw new ValidationError(`Invalid ${what} ${quote(value)}: expected an integer from ${min} to 65535`);
+  }
+  return n;
+}
+
+/** Options for {@link parseInteger}. */
+export interface IntegerOptions {
+  /** Smallest accepted value. @default 0 */
+  min?: number;
+  /** Largest accepted value. @default Number.MAX_SAFE_INTEGER */
+  max?: number;
+}
+
+/**
+ * Parse and check an integer (a count, a size).
+ *
+ * @param value - a number or a decimal string
+ * @param what - what it is, for the message (`--concurrency`)
+ * @param options - `min` and `max`, inclusive
+ * @returns the integer
+ * @throws {ValidationError} when not an integer in range
+ * @example
+ * ```ts
+ * parseInteger('16', '--concurrency', { min: 1, max: 1000 }); // 16
+ * ```
+ */
+export function parseInteger(value: string | number, what: string, options: IntegerOptions = {}): number {
+  const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
+  const text = typeof value === 'number' ? String(value) : value.trim();
+  const n = INTEGER.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range =
+      max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
+    throw new ValidationError(`Invalid ${what} ${quote(value)}: expected ${range}`);
+  }
+  return n;
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Options for {@link parseDuration}. */
+export interface DurationOptions {
+  /** Accept 0. @default true */
+  allowZero?: boolean;
+  /** Largest accepted value in milliseconds. @default 2147483647 (the largest Node timer) */
+  maxMs?: number;
+}
+
+/**
+ * Parse a duration in milliseconds. A bare number is milliseconds; the suffixes `ms`, `s`, `m` and `h` are
+ * accepted (`1.5s` is 1500).
+ *
+ * @param value - a number of ms or a string like `500`, `250ms`, `2s`
+ * @param what - what it is, for the message (`--timeout`)
+ * @returns whole milliseconds
+ * @throws {ValidationError} when negative, not a number, or too large for a timer
+ * @example
+ * ```ts
+ * parseDuration('2s', '--timeout'); // 2000
+ * ```
+ */
+export function parseDuration(
+  value: string | number,
+  what = 'duration',
+  options: DurationOptions = {},
+): number {
+  const { allowZero = true, maxMs = 2_147_483_647 } = options;
+  let ms: number;
+  if (typeof value === 'number') {
+    ms = value;
+  } else {
+    const m = DURATION.exec(value.trim());
+    ms = m ? Number(m[1]) * (UNIT_MS[(m[2] ?? 'ms').toLowerCase()] ?? 1) : Number.NaN;
+  }
+  if (!Number.isFinite(ms) || ms < 0 || (!allowZero && ms === 0) || ms > maxMs) {
+    throw new ValidationError(
+      `Invalid ${what} ${quote(value)}: expected ${allowZero ? 'a' : 'a positive'} duration in ms (or with s, m, h) up to ${maxMs} ms`,
+    );
+  }
+  return Math.round(ms);
+}
+
+/** Options for {@link parseTimeout}. */
+export interface TimeoutCheckOptions {
+  /** What it is, for the message. @default 'timeout' */
+  what?: string;
+}
+
+/**
+ * Check a library `timeout` option: a finite, non-negative number of ms, or `undefined`/`0` for none.
+ *
+ * @param value - the option as given
+ * @returns the timeout in ms, or `undefined` when there is none
+ * @throws {ValidationError} when negative or not a number
+ * @example
+ * ```ts
+ * checkTimeout(5000); // 5000
+ * checkTimeout(undefined); // undefined
+ * ```
+ */
+export function checkTimeout(
+  value: number | undefined,
+  options: TimeoutCheckOptions = {},
+): number | undefined {
+  if (value === undefined || value === 0) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 2_147_483_647) {
+    throw new ValidationError(
+      `Invalid ${options.what ?? 'timeout'} ${quote(value)}: expected a non-negative number of ms up to 2147483647`,
+    );
+  }
+  return value;
+}
+
+const LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
+
+/**
+ * Whether a string is a syntactically valid host name (RFC 1123 labels, underscores tolerated for SRV-style
+ * names, a trailing dot allowed).
+ *
+ * @example
+ * ```ts
+ * isHostname('www.example.com'); // true
+ * isHostname('bad..name'); // false
+ * ```
+ */
+export function isHostname(value: string): boolean {
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  if (name.length === 0 || name.length > 253) return false;
+  return name.split('.').every((label) => LABEL.test(label));
+}
+
+/**
+ * Check a host given by a user: an IPv4 or IPv6 address (brackets removed) or a host name.
+ *
+ * @param value - `example.com`, `127.0.0.1`, `::1` or `[::1]`
+ * @param what - what it is, for the message
+ * @returns the host without brackets
+ * @throws {ValidationError} when empty or neither an address nor a valid name
+ * @example
+ * ```ts
+ * parseHost('[::1]'); // '::1'
+ * ```
+ */
+export function parseHost(value: string, what = 'host'): string {
+  const v = value.trim();
+  const unbracketed = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
+  if (unbracketed.length === 0) throw new ValidationError(`Invalid ${what}: must not be empty`);
+  if (isIP(unbracketed) !== 0) return unbracketed;
+  if (unbracketed.includes('%') && isIP(unbracketed.split('%')[0] ?? '') === 6) return unbracketed;
+  if (!isHostname(unbracketed)) {
+    throw new ValidationError(`Invalid ${what} ${quote(value)}: not an IP address or a valid host name`);
+  }
+  return unbracketed;
+}
+
+/** An IP address with its family. */
+export interface ParsedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+/**
+ * Check an IP address (IPv4 or IPv6, brackets allowed).
+ *
+ * @param value - `192.0.2.1`, `2001:db8::1` or `[2001:db8::1]`
+ * @returns the address and its family
+ * @throws {ValidationError} when not an IP address
+ * @example
+ * ```ts
+ * parseAddress('::1'); // { address: '::1', family: 6 }
+ * ```
+ */
+export function parseAddress(value: string, what = 'IP address'): ParsedAddress {
+  const v = value.trim();
+  const unbracketed = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
+  const family = isIP(unbracketed);
+  if (family === 0) throw new ValidationError(`Invalid ${what} ${quote(value)}: not an IPv4 or IPv6 address`);
+  return { address: unbracketed, family: family as 4 | 6 };
+}
+
+/** A host and port, as given to listeners (`[HOST:]PORT`) and clients (`HOST:PORT`). */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Options for {@link parseHostPort}. */
+export interface HostPortOptions {
+  /** Host to use when only a port is given. When absent, the host is required. */
+  defaultHost?: string;
+  /** Port to use when only a host is given. When absent, the port is required. */
+  defaultPort?: number;
+  /** Accept port 0. @default false */
+  allowZero?: boolean;
+}
+
+/**
+ * Parse `HOST:PORT`, `[IPv6]:PORT`, a bare `PORT` (with `defaultHost`) or a bare host (with `defaultPort`).
+ * A bare IPv6 address without brackets is taken as a host.
+ *
+ * @returns host (without brackets) and port
+ * @throws {ValidationError} on a bad host or port, or a missing part without a default
+ * @example
+ * ```ts
+ * parseHostPort('8080', { defaultHost: '127.0.0.1' }); // { host: '127.0.0.1', port: 8080 }
+ * parseHostPort('[::1]:53'); // { host: '::1', port: 53 }
+ * ```
+ */
+export function parseHostPort(value: string, options: HostPortOptions = {}): HostPort {
+  const v = value.trim();
+  const portOpts = { allowZero: options.allowZero ?? false };
+  if (v.length === 0) throw new ValidationError('Invalid address: must not be empty');
+  if (/^\d+$/.test(v)) {
+    if (options.defaultHost === undefined) {
+      throw new ValidationError(`Invalid address ${quote(value)}: expected HOST:PORT`);
+    }
+    return { host: options.defaultHost, port: parsePort(v, portOpts) };
+  }
+  let host: string;
+  let port: string | undefined;
+  const bracket = /^\[([^\]]+)\](?::(.*))?$/.exec(v);
+  if (bracket) {
+    host = bracket[1] ?? '';
+    port = bracket[2];
+  } else if (isIP(v) === 6 || (v.match(/:/g)?.length ?? 0) > 1) {
+    host = v;
+  } else {
+    const i = v.lastIndexOf(':');
+    host = i === -1 ? v : v.slice(0, i);
+    port = i === -1 ? undefined : v.slice(i + 1);
+  }
+  const h = parseHost(host);
+  if (port === undefined || port === '') {
+    if (options.defaultPort === undefined)
+      throw new ValidationError(`Invalid address ${quote(value)}: missing port`);
+    return { host: h, port: options.defaultPort };
+  }
+  return { host: h, port: parsePort(port, portOpts) };
+}
+
+/**
+ * Format a host and port for messages: `127.0.0.1:80`, `[::1]:80`.
+ *
+ * @example
+ * ```ts
+ * formatHostPort('::1', 53); // '[::1]:53'
+ * ```
+ */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Check that exactly one of several mutually exclusive options is set, or none.
+ *
+ * @param options - option name → whether it is set
+ * @throws {ValidationError} naming the conflicting options
+ * @example
+ * ```ts
+ * exclusive({ '-4': true, '-6': false }); // ok
+ * ```
+ */
+export function exclusive(options: Record<string, boolean | undefined>): void {
+  const set = Object.entries(options)
+    .filter(([, on]) => on)
+    .map(([name]) => name);
+  if (set.length > 1) throw new ValidationError(`Options ${set.join(' and ')} cannot be used together`);
+}

@@ -1,0 +1,72 @@
+/**
+ * soket — a typed network toolkit for Node.js. The public API: named exports only.
+ *
+ * @example
+ * ```ts
+ * import { hostInfo, getServiceByName } from 'soket';
+ * const info = await hostInfo();
+ * console.log(info.primary.ipv4.address, getServiceByName('http', 'tcp').port);
+ * ```
+ *
+ * @module
+ */
+
+// codec
+export { formatServices, type ParsedServices, parseServices, type ServiceRecord } from './codec/services.js';
+export { type Clock, manualClock, systemClock } from './core/clock.js';
+export { Deadline, sleep, type WaitOptions, withTimeout } from './core/deadline.js';
+export { onDebug, SOKET_CHANNEL, type SoketEvent } from './core/debug.js';
+// core
+export {
+  AbortError,
+  BadPacketError,
+  ClosedError,
+  KissOfDeathError,
+  NetworkError,
+  NotFoundError,
+  osErrorText,
+  SoketError,
+  type SoketErrorOptions,
+  TimeoutError,
+  type TimeoutPhase,
+  toSoketError,
+  UnsupportedError,
+  UnsynchronizedError,
+  ValidationError,
+} from './core/errors.js';
+export {
+  formatHostPort,
+  type HostPort,
+  isHostname,
+  parseAddress,
+  parseDuration,
+  parseHost,
+  parseHostPort,
+  parseInteger,
+  parsePort,
+} from './core/validate.js';
+// dns
+export {
+  clearServicesCache,
+  findServices,
+  getServiceByName,
+  getServiceByPort,
+  listServices,
+  loadServices,
+  type ServiceEntry,
+  type ServiceFilter,
+  type ServicesDatabase,
+  type ServicesOptions,
+} from './dns/services.js';
+// net
+export {
+  type HostInfo,
+  type HostInfoOptions,
+  hostInfo,
+  type InterfaceAddress,
+  isLoopback,
+  listInterfaces,
+  type PrimaryAddress,
+  primaryAddress,
+  type ResolvedHostname,
+} from './net/host-info.js';
