@@ -11,12 +11,12 @@
  * @module
  */
 
-// codec
+// Exports are kept sorted by module path (Biome organizes them); add new ones anywhere.
+
 export { formatServices, type ParsedServices, parseServices, type ServiceRecord } from './codec/services.js';
 export { type Clock, manualClock, systemClock } from './core/clock.js';
 export { Deadline, sleep, type WaitOptions, withTimeout } from './core/deadline.js';
 export { onDebug, SOKET_CHANNEL, type SoketEvent } from './core/debug.js';
-// core
 export {
   AbortError,
   BadPacketError,
@@ -45,7 +45,6 @@ export {
   parseInteger,
   parsePort,
 } from './core/validate.js';
-// dns
 export {
   clearServicesCache,
   findServices,
@@ -58,7 +57,7 @@ export {
   type ServicesDatabase,
   type ServicesOptions,
 } from './dns/services.js';
-// net
+export { ffiAvailable, type Libc, libc } from './net/ffi.js';
 export {
   type HostInfo,
   type HostInfoOptions,

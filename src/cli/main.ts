@@ -19,12 +19,10 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   service: () => import('./commands/service.js'),
 };
 
-/** Set by the bundler (scripts/build-cli.mjs); read from package.json when running from source. */
-declare const SOKET_VERSION: string | undefined;
-
 function version(): string {
-  if (typeof SOKET_VERSION === 'string') return SOKET_VERSION;
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  // The bundle (dist/soket.cjs) sits one level below the package root; src/cli/main.ts two.
+  const url = import.meta.url.endsWith('/dist/soket.cjs') ? '../package.json' : '../../package.json';
+  const pkg = JSON.parse(readFileSync(new URL(url, import.meta.url), 'utf8')) as {
     version: string;
   };
   return pkg.version;
