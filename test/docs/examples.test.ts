@@ -1,0 +1,69 @@
+/**
+ * Every ```ts block in the README and docs/*.md is type-checked against the real library (as `import ... from
+ * 'soket'`), so the documented API cannot drift from the code. Blocks fenced as ```sh, ```text or ```js are
+ * not checked.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const DIR = join(ROOT, '.examples-tmp');
+
+interface Block {
+  file: string;
+  line: number;
+  code: string;
+}
+
+function blocks(file: string): Block[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const out: Block[] = [];
+  const re = /^```ts\n([\s\S]*?)^```/gm;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    out.push({ file, line: text.slice(0, m.index).split('\n').length + 1, code: m[1] ?? '' });
+  }
+  return out;
+}
+
+describe('documentation examples', () => {
+  after(() => rmSync(DIR, { recursive: true, force: true }));
+
+  test('every ```ts block in README.md and docs/*.md type-checks against the library', () => {
+    const files = [
+      'README.md',
+      ...readdirSync(join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
+    const all = files.flatMap(blocks);
+    assert.ok(all.length >= 3, 'found the examples');
+    rmSync(DIR, { recursive: true, force: true });
+    mkdirSync(DIR);
+    const names = all.map((b, i) => {
+      const name = `example-${i}.ts`;
+      // `export {}` makes each block a module (top-level await, no global clashes).
+      writeFileSync(join(DIR, name), `// ${b.file}:${b.line}\n${b.code}\nexport {};\n`);
+      return name;
+    });
+    writeFileSync(
+      join(DIR, 'tsconfig.json'),
+      JSON.stringify({
+        extends: '../tsconfig.json',
+        compilerOptions: { noEmit: true, noUnusedLocals: false, paths: { soket: ['../src/index.ts'] } },
+        include: names,
+      }),
+    );
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    const r = spawnSync(process.execPath, [tsc, '-p', join(DIR, 'tsconfig.json')], { encoding: 'utf8' });
+    const located = r.stdout.replace(/\.examples-tmp\/example-(\d+)\.ts\((\d+),(\d+)\)/g, (_, i, line) => {
+      const b = all[Number(i)] as Block;
+      return `${b.file}:${b.line + Number(line) - 2}`;
+    });
+    assert.equal(r.status, 0, `documentation examples do not type-check:\n${located}`);
+  });
+});
