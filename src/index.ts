@@ -69,3 +69,27 @@ export {
   primaryAddress,
   type ResolvedHostname,
 } from './net/host-info.js';
+export {
+  type AnySocket,
+  closeFd,
+  createTcpSocketFd,
+  getSocketOptions,
+  type SocketOptions,
+  type SocketOptionsReport,
+  setSocketOptions,
+  validateSocketOptions,
+} from './net/sockopt.js';
+export {
+  expectedBufferSize,
+  kernelConnectTimeoutSeconds,
+  readSocketLimits,
+  type SocketLimits,
+  type SocketLimitsOptions,
+} from './net/sysctl.js';
+export {
+  type ConnectTcpOptions,
+  connectTcp,
+  type LookupAddress,
+  type LookupFunction,
+  type TcpConnection,
+} from './net/tcp-client.js';
