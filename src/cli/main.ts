@@ -17,6 +17,7 @@ import { colorWanted, type Io, makeColors } from './io.js';
 const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   info: () => import('./commands/info.js'),
   service: () => import('./commands/service.js'),
+  sockopt: () => import('./commands/sockopt.js'),
 };
 
 function version(): string {

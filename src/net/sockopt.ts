@@ -340,7 +340,9 @@ function target(socket: AnySocket, action: 'read' | 'set'): Target {
   } else if (typeof s.setNoDelay === 'function' && 'destroyed' in s) {
     kind = 'socket';
     handle = s._handle as HandleLike | null | undefined;
-    if (s.destroyed || !handle) throw new ClosedError(`Cannot ${what} a closed socket`);
+    if (s.destroyed) throw new ClosedError(`Cannot ${what} a closed socket`);
+    // A socket that never connected has no handle yet; reported below as "no file descriptor yet".
+    if (!handle) handle = { fd: -1 };
   } else {
     throw new ValidationError(
       `Cannot ${what} ${show(socket)}: expected a net.Socket, net.Server or dgram.Socket`,

@@ -221,6 +221,10 @@ async function phase<T>(
     return await withTimeout(fn, options, { phase: name, target });
   } catch (err) {
     if (err instanceof TimeoutError && overallBinds) throw deadline.error();
+    if (err instanceof AbortError && signal?.aborted && !(signal.reason instanceof SoketError)) {
+      const what = name === 'lookup' ? 'Name lookup of' : 'Connect to';
+      throw new AbortError(`${what} ${target} was aborted`, { cause: signal.reason });
+    }
     throw err;
   }
 }
