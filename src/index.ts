@@ -13,6 +13,54 @@
 
 // Exports are kept sorted by module path (Biome organizes them); add new ones anywhere.
 
+export {
+  asciiToRefId,
+  type DecodedNtpPacket,
+  decodeNtpPacket,
+  encodeNtpPacket,
+  ipv6ToRefId,
+  KISS_CODES,
+  kissCode,
+  type LeapIndicator,
+  leapToText,
+  modeToText,
+  NTP_HEADER_LENGTH,
+  NtpMode,
+  type NtpPacket,
+  type NtpPacketInit,
+  parseRefId,
+  REFERENCE_SOURCES,
+  type RefIdTextOptions,
+  refIdToAscii,
+  refIdToIPv4,
+  refIdToText,
+  stratumToText,
+} from './codec/ntp.js';
+export {
+  formatNtpTimestamp,
+  formatUnixNs,
+  log2ToSeconds,
+  NTP_ERA_SECONDS,
+  NTP_ERA1_START_UNIX_NS,
+  NTP_UNIX_OFFSET_SECONDS,
+  type NtpTimestamp,
+  ntpDiffSeconds,
+  ntpOffsetDelay,
+  ntpShortToSeconds,
+  ntpTimestamp,
+  ntpTimestampParts,
+  ntpToUnixMs,
+  ntpToUnixNs,
+  type OffsetDelay,
+  readNtpTimestamp,
+  secondsToLog2,
+  secondsToNtpShort,
+  unixMsToNs,
+  unixMsToNtp,
+  unixNsToNtp,
+  writeNtpTimestamp,
+  writeNtpTimestampMs,
+} from './codec/ntp-timestamp.js';
 export { formatServices, type ParsedServices, parseServices, type ServiceRecord } from './codec/services.js';
 export { type Clock, manualClock, systemClock } from './core/clock.js';
 export { Deadline, sleep, type WaitOptions, withTimeout } from './core/deadline.js';
@@ -93,3 +141,36 @@ export {
   type LookupFunction,
   type TcpConnection,
 } from './net/tcp-client.js';
+export {
+  SNTP_QUERY_DEFAULTS,
+  type SntpQueryOptions,
+  type SntpResult,
+  sntpQuery,
+  sntpTimesMs,
+} from './ntp/client.js';
+export { type KernelClockState, readKernelClock } from './ntp/kernel-clock.js';
+export {
+  type Combined,
+  combineServers,
+  getNetworkTime,
+  lowestDelay,
+  NETWORK_TIME_DEFAULTS,
+  type NetworkTime,
+  type NetworkTimeOptions,
+  type OffsetInterval,
+  type ServerTime,
+} from './ntp/network-time.js';
+export {
+  RATE_LIMIT_DEFAULTS,
+  type RateDecision,
+  RateLimiter,
+  type RateLimitOptions,
+} from './ntp/rate-limit.js';
+export {
+  createSntpServer,
+  type LeapSource,
+  SNTP_SERVER_DEFAULTS,
+  type SntpServer,
+  type SntpServerOptions,
+  type SntpServerStats,
+} from './ntp/server.js';
