@@ -125,10 +125,22 @@ class TcpSocket extends net.Socket {
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'error' && args.length > 0 && !(args[0] instanceof SoketError)) {
-      args[0] = toSoketError(args[0], this.action || undefined);
+      args[0] = soketErrorOf(args[0], this.action);
     }
     return super.emit(event, ...args);
   }
+}
+
+/**
+ * OS errors (they carry a `syscall`) become `NetworkError`s with the OS code; Node's own errors
+ * (`ERR_STREAM_WRITE_AFTER_END`, ...) keep their code and message under a `SoketError`.
+ */
+function soketErrorOf(err: unknown, action: string): SoketError {
+  const e = err as { syscall?: unknown; code?: unknown; message?: unknown };
+  if (err instanceof Error && e.syscall === undefined && typeof e.code === 'string') {
+    return new SoketError(action ? `${action}: ${err.message}` : err.message, e.code, { cause: err });
+  }
+  return toSoketError(err, action || undefined);
 }
 
 interface Checked {

@@ -415,6 +415,18 @@ describe('connectTcp', () => {
     assert.ok(err instanceof NetworkError);
     assert.equal(err.code, 'ECONNRESET');
     assert.equal(err.message, `Connection to 127.0.0.1:${port}: connection reset by peer`);
+
+    // Node's own errors keep their code under a SoketError.
+    const quiet = await server();
+    const d = await connectTcp({ host: '127.0.0.1', port: quiet.port });
+    cleanups.push(() => d.socket.destroy());
+    const afterEnd = errorOf(d.socket);
+    d.socket.end();
+    d.socket.write('x');
+    const e2 = await afterEnd;
+    assert.ok(e2 instanceof SoketError);
+    assert.equal(e2.code, 'ERR_STREAM_WRITE_AFTER_END');
+    assert.equal(e2.message, `Connection to 127.0.0.1:${quiet.port}: write after end`);
   });
 
   test('AbortSignal: before, during and after connect', async (t) => {
