@@ -1,0 +1,630 @@
+/**
+ * A TCP server that holds thousands of clients: promise-based listen, a connection limit with clean refusals,
+ * per-connection idle timeouts, counters and events for connections and bytes, and a graceful close (stop
+ * accepting, let open connections finish up to a bound, then destroy them).
+ *
+ * What each connection does is the handler's business (see `tcp-modes.ts` for echo, reply, print, chat and
+ * discard). The server itself adds almost nothing to the per-message path: byte counts come from the
+ * socket's own `bytesRead`/`bytesWritten`, read once when a connection closes, and the listeners it puts on
+ * each socket are shared functions, not closures, so an idle connection costs little more than Node's own.
+ *
+ * Half-close: sockets are created with `allowHalfOpen: true`, so when a client shuts down its write side
+ * the handler can still flush what it owes (echo finishes echoing) before ending its own side.
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { throwIfAborted } from '../core/deadline.js';
+import { debug } from '../core/debug.js';
+import { toSoketError, UnsupportedError, ValidationError } from '../core/errors.js';
+import { checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
+
+// TEMP: the socket-options type of src/net/sockopt.ts (issue 4), until it lands.
+type SocketOptions = Record<string, unknown>;
+
+// TEMP until src/net/sockopt.ts (issue 4) lands: replaced by its setSocketOptions.
+function setSocketOptions(_s: net.Server, _o: SocketOptions): void {
+  throw new UnsupportedError('Socket options are not available yet');
+}
+
+/** Options of {@link createTcpServer}. Defaults are in {@link TCP_SERVER_DEFAULTS}. */
+export interface TcpServerOptions {
+  /** Address to bind. `::` gives a dual-stack (IPv4 and IPv6) listener. @default '127.0.0.1' */
+  host?: string;
+  /** Port to bind; 0 picks a free one (read it from `server.address`). @default 0 */
+  port?: number;
+  /** Length of the kernel's queue of connections not yet accepted (capped by net.core.somaxconn). @default 511 */
+  backlog?: number;
+  /** With host `::`, accept IPv6 only. @default false */
+  ipv6Only?: boolean;
+  /** Most connections open at once; more are accepted and closed at once (counted as refused). 0: no limit. @default 0 */
+  maxConnections?: number;
+  /** Close a connection after this many ms without data in either direction. 0: never. @default 0 */
+  idleTimeout?: number;
+  /** How long {@link TcpServer.close} lets open connections finish before destroying them, in ms. @default 5000 */
+  closeTimeout?: number;
+  /** Serve one client: stop accepting after the first connection and finish when it closes. @default false */
+  once?: boolean;
+  /** Disable Nagle's algorithm on accepted sockets (TCP_NODELAY): small replies leave at once. @default true */
+  noDelay?: boolean;
+  /** Bind with SO_REUSEPORT so several processes can listen on one port (Node ≥ 22.12 / 23.1). @default false */
+  reusePort?: boolean;
+  /** In a cluster worker: bind this process's own socket instead of sharing the primary's. @default false */
+  exclusive?: boolean;
+  /** Socket options applied to the listening socket; accepted sockets inherit them. @default undefined */
+  socketOptions?: SocketOptions;
+  /** Stops the server gracefully (as {@link TcpServer.close}) when it fires. @default undefined */
+  signal?: AbortSignal;
+}
+
+/** Every default of {@link TcpServerOptions}, in one place. */
+export const TCP_SERVER_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  backlog: 511,
+  ipv6Only: false,
+  maxConnections: 0,
+  idleTimeout: 0,
+  closeTimeout: 5000,
+  once: false,
+  noDelay: true,
+  reusePort: false,
+  exclusive: false,
+} as const;
+
+/** Why a connection closed. */
+export type TcpCloseReason =
+  /** The client shut down its side (FIN) and the server finished its own. */
+  | 'client-closed'
+  /** The client reset the connection (RST) or vanished (EPIPE). */
+  | 'reset'
+  /** Nothing moved for `idleTimeout` ms. */
+  | 'idle-timeout'
+  /** The server was closing and the connection outlived `closeTimeout`. */
+  | 'shutdown'
+  /** The handler dropped the client (e.g. a chat client that stopped reading); `detail` says why. */
+  | 'dropped'
+  /** The handler closed the connection itself. */
+  | 'server-closed'
+  /** Another socket error; `detail` has it. */
+  | 'error';
+
+/** What the server reports when a connection closes. */
+export interface TcpConnectionSummary {
+  /** Sequence number of the connection in this server, from 1. */
+  id: number;
+  /** Client address as the OS reports it (`::ffff:127.0.0.1` on a dual-stack listener). */
+  remoteAddress: string;
+  /** Client port. */
+  remotePort: number;
+  /** `127.0.0.1:50000` or `[::1]:50000`. */
+  peer: string;
+  /** Bytes received from the client. */
+  bytesIn: number;
+  /** Bytes sent to the client (given to the kernel). */
+  bytesOut: number;
+  /** How long the connection was open, in ms. */
+  durationMs: number;
+  /** Why it closed. */
+  reason: TcpCloseReason;
+  /** Human details, e.g. `queue over 1048576 bytes` or the OS error. */
+  detail?: string;
+}
+
+/** A client the server refused because `maxConnections` were already open. */
+export interface TcpRefusal {
+  /** Client address. */
+  remoteAddress: string;
+  /** Client port. */
+  remotePort: number;
+  /** `127.0.0.1:50000`. */
+  peer: string;
+}
+
+/** Counters of a server. */
+export interface TcpServerStats {
+  /** Connections accepted since the start. */
+  accepted: number;
+  /** Connections open now. */
+  active: number;
+  /** Most connections open at once. */
+  peak: number;
+  /** Connections refused because of `maxConnections`. */
+  refused: number;
+  /** Connections closed. */
+  closed: number;
+  /** Bytes received, closed and open connections. */
+  bytesIn: number;
+  /** Bytes sent, closed and open connections. */
+  bytesOut: number;
+  /** Bytes held in the server's own buffers right now (unsent output plus unread input, all connections). */
+  bufferedBytes: number;
+  /** Closed connections by reason. */
+  reasons: Partial<Record<TcpCloseReason, number>>;
+}
+
+/** The address a server listens on. */
+export interface TcpServerAddress {
+  address: string;
+  port: number;
+  family: 4 | 6;
+}
+
+/** Events of a {@link TcpServer}. */
+export interface TcpServerEvents {
+  /** A client connected (after the handler was attached). */
+  connect: [connection: TcpServerConnection];
+  /** A connection closed. */
+  disconnect: [summary: TcpConnectionSummary];
+  /** A client was refused because `maxConnections` were open. */
+  refuse: [refusal: TcpRefusal];
+  /** The listener failed to accept (e.g. EMFILE); the server keeps running. Only emitted with a listener. */
+  error: [error: Error];
+  /** The server stopped and every connection is closed. */
+  close: [stats: TcpServerStats];
+}
+
+/**
+ * What a handler does with a new connection. It gets the connection (its socket is `connection.socket`) and
+ * must end its side when the client ends (`'end'` event) so half-closed connections finish.
+ */
+export type TcpHandler = (connection: TcpServerConnection) => void;
+
+const CONN = Symbol('soket.tcpConnection');
+type TaggedSocket = net.Socket & { [CONN]?: TcpServerConnection };
+
+/**
+ * One accepted connection, as the handler sees it.
+ *
+ * @example
+ * ```ts
+ * const server = await createTcpServer({ port: 0 }, (conn) => {
+ *   conn.socket.end(`hello ${conn.peer}\n`);
+ * });
+ * ```
+ */
+export class TcpServerConnection {
+  /** Sequence number, from 1. */
+  readonly id: number;
+  /** The accepted socket. */
+  readonly socket: net.Socket;
+  /** Client address, as the OS reports it. */
+  readonly remoteAddress: string;
+  /** Client port. */
+  readonly remotePort: number;
+  /** `performance.now()` when accepted. */
+  readonly startedAt: number;
+  /** The server that accepted it. */
+  readonly server: TcpServer;
+  /** Set when the reason for closing is known before the socket closes. */
+  reason: TcpCloseReason | undefined;
+  /** Details for {@link reason}. */
+  detail: string | undefined;
+
+  /** @internal */
+  constructor(server: TcpServer, id: number, socket: net.Socket) {
+    this.server = server;
+    this.id = id;
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress ?? 'unknown';
+    this.remotePort = socket.remotePort ?? 0;
+    this.startedAt = performance.now();
+  }
+
+  /** `127.0.0.1:50000` or `[::1]:50000`. */
+  get peer(): string {
+    return formatHostPort(this.remoteAddress, this.remotePort);
+  }
+
+  /**
+   * Destroy the connection now, recording why (the first reason given wins).
+   *
+   * @param reason - why, for the summary
+   * @param detail - human details
+   */
+  close(reason: TcpCloseReason, detail?: string): void {
+    if (this.reason === undefined) {
+      this.reason = reason;
+      this.detail = detail;
+    }
+    this.socket.destroy();
+  }
+}
+
+/**
+ * A listening TCP server: its address, counters and events, and a graceful {@link TcpServer.close}.
+ * Made by {@link createTcpServer}.
+ *
+ * @example
+ * ```ts
+ * const server = await createTcpServer({ port: 0 }, echoHandler());
+ * server.on('disconnect', (s) => console.log(`${s.peer} ${s.reason} in=${s.bytesIn}`));
+ * console.log(server.address.port);
+ * await server.close();
+ * ```
+ */
+export class TcpServer extends EventEmitter<TcpServerEvents> {
+  /** Where it listens (the real port when 0 was asked for). */
+  readonly address: TcpServerAddress;
+  /** The underlying Node server. */
+  readonly server: net.Server;
+  /** Resolves once the server has stopped and every connection is closed. */
+  readonly finished: Promise<TcpServerStats>;
+
+  readonly #live = new Set<TcpServerConnection>();
+  readonly #options: Required<Omit<TcpServerOptions, 'socketOptions' | 'signal'>>;
+  readonly #onAbort: (() => void) | undefined;
+  readonly #signal: AbortSignal | undefined;
+  #nextId = 1;
+  #accepted = 0;
+  #refused = 0;
+  #closed = 0;
+  #peak = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #reasons: Partial<Record<TcpCloseReason, number>> = {};
+  #accepting = true;
+  #closing: Promise<TcpServerStats> | undefined;
+  #resolveFinished!: (stats: TcpServerStats) => void;
+  #drainWaiters: Array<() => void> = [];
+  #listenerClosed = false;
+  #done = false;
+
+  /** @internal Use {@link createTcpServer}. */
+  constructor(
+    server: net.Server,
+    address: TcpServerAddress,
+    options: Required<Omit<TcpServerOptions, 'socketOptions' | 'signal'>>,
+    signal: AbortSignal | undefined,
+  ) {
+    super();
+    this.server = server;
+    this.address = address;
+    this.#options = options;
+    this.finished = new Promise((resolve) => {
+      this.#resolveFinished = resolve;
+    });
+    // Node emits the server's 'close' a tick before the last sockets' 'close' events: finish after both.
+    server.on('close', () => {
+      this.#listenerClosed = true;
+      this.#maybeFinished();
+    });
+    this.#signal = signal;
+    if (signal) {
+      this.#onAbort = () => void this.close();
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  /** Whether the server still accepts connections. */
+  get listening(): boolean {
+    return this.#accepting;
+  }
+
+  /** Connections open now. */
+  get connections(): ReadonlySet<TcpServerConnection> {
+    return this.#live;
+  }
+
+  /**
+   * Counters, including the bytes of open connections and what the server holds in its buffers now.
+   *
+   * @returns a snapshot
+   */
+  stats(): TcpServerStats {
+    let bytesIn = this.#bytesIn;
+    let bytesOut = this.#bytesOut;
+    let bufferedBytes = 0;
+    for (const c of this.#live) {
+      bytesIn += c.socket.bytesRead;
+      bytesOut += c.socket.bytesWritten;
+      bufferedBytes += c.socket.writableLength + c.socket.readableLength;
+    }
+    return {
+      accepted: this.#accepted,
+      active: this.#live.size,
+      peak: this.#peak,
+      refused: this.#refused,
+      closed: this.#closed,
+      bytesIn,
+      bytesOut,
+      bufferedBytes,
+      reasons: { ...this.#reasons },
+    };
+  }
+
+  /**
+   * Stop gracefully: stop accepting at once, let open connections finish for up to `timeout` ms, then
+   * destroy those still open (reason `shutdown`). Calling it again returns the same promise.
+   *
+   * @param options - `timeout`: the bound in ms (default: the server's `closeTimeout`)
+   * @returns the final counters
+   * @example
+   * ```ts
+   * const stats = await server.close({ timeout: 1000 });
+   * ```
+   */
+  close(options: { timeout?: number } = {}): Promise<TcpServerStats> {
+    if (this.#closing) return this.#closing;
+    const bound = checkTimeout(options.timeout, { what: 'close timeout' }) ?? this.#options.closeTimeout;
+    this.#closing = (async () => {
+      this.#stopAccepting();
+      if (this.#live.size > 0 && bound > 0) await this.#waitDrained(bound);
+      for (const c of [...this.#live]) c.close('shutdown');
+      return this.finished;
+    })();
+    return this.#closing;
+  }
+
+  /** @internal Called by the net.Server for each accepted socket. */
+  accept(socket: net.Socket, handler: TcpHandler): void {
+    if (!this.#accepting) {
+      socket.destroy();
+      return;
+    }
+    const conn = new TcpServerConnection(this, this.#nextId++, socket);
+    (socket as TaggedSocket)[CONN] = conn;
+    this.#live.add(conn);
+    this.#accepted++;
+    if (this.#live.size > this.#peak) this.#peak = this.#live.size;
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    if (this.#options.idleTimeout > 0) {
+      socket.setTimeout(this.#options.idleTimeout, onSocketIdle);
+    }
+    if (this.#options.once) this.#stopAccepting();
+    try {
+      handler(conn);
+    } catch (err) {
+      conn.close('error', `handler failed: ${(err as Error)?.message ?? String(err)}`);
+    }
+    this.emit('connect', conn);
+  }
+
+  /** @internal Called on a refused (dropped) connection. */
+  refuse(remoteAddress: string, remotePort: number): void {
+    this.#refused++;
+    if (this.listenerCount('refuse') > 0) {
+      this.emit('refuse', { remoteAddress, remotePort, peer: formatHostPort(remoteAddress, remotePort) });
+    }
+  }
+
+  /** @internal */
+  acceptError(err: Error): void {
+    debug('tcp', 'accept failed', { error: err.message });
+    if (this.listenerCount('error') > 0) this.emit('error', toSoketError(err, 'Cannot accept a connection'));
+  }
+
+  #maybeFinished(): void {
+    if (this.#done || !this.#listenerClosed || this.#live.size > 0) return;
+    this.#done = true;
+    if (this.#signal && this.#onAbort) this.#signal.removeEventListener('abort', this.#onAbort);
+    const stats = this.stats();
+    debug('tcp', 'server closed', { port: this.address.port, ...stats });
+    this.#resolveFinished(stats);
+    this.emit('close', stats);
+  }
+
+  #stopAccepting(): void {
+    if (!this.#accepting) return;
+    this.#accepting = false;
+    this.server.close();
+  }
+
+  #waitDrained(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const waiters = this.#drainWaiters;
+      function done() {
+        clearTimeout(timer);
+        const i = waiters.indexOf(done);
+        if (i !== -1) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
+  /** @internal The shared 'close' listener calls this with the socket's connection. */
+  finish(conn: TcpServerConnection): void {
+    if (!this.#live.delete(conn)) return;
+    const s = conn.socket;
+    const bytesIn = s.bytesRead;
+    const bytesOut = s.bytesWritten;
+    this.#bytesIn += bytesIn;
+    this.#bytesOut += bytesOut;
+    this.#closed++;
+    let reason = conn.reason;
+    if (reason === undefined) reason = s.readableEnded ? 'client-closed' : 'server-closed';
+    this.#reasons[reason] = (this.#reasons[reason] ?? 0) + 1;
+    if (this.listenerCount('disconnect') > 0) {
+      const summary: TcpConnectionSummary = {
+        id: conn.id,
+        remoteAddress: conn.remoteAddress,
+        remotePort: conn.remotePort,
+        peer: conn.peer,
+        bytesIn,
+        bytesOut,
+        durationMs: performance.now() - conn.startedAt,
+        reason,
+      };
+      if (conn.detail !== undefined) summary.detail = conn.detail;
+      this.emit('disconnect', summary);
+    }
+    if (this.#live.size === 0) {
+      for (const w of [...this.#drainWaiters]) w();
+      this.#maybeFinished();
+    }
+  }
+}
+
+// Shared socket listeners (no per-connection closures). `this` is the socket.
+function onSocketError(this: TaggedSocket, err: NodeJS.ErrnoException): void {
+  const conn = this[CONN];
+  if (!conn || conn.reason !== undefined) return;
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+    conn.reason = 'reset';
+    conn.detail = err.code === 'EPIPE' ? 'broken pipe' : 'connection reset by peer';
+  } else {
+    conn.reason = 'error';
+    conn.detail = toSoketError(err).message;
+  }
+}
+
+function onSocketIdle(this: TaggedSocket): void {
+  const conn = this[CONN];
+  if (!conn) return;
+  const ms = this.timeout ?? 0;
+  conn.close('idle-timeout', `no data for ${ms} ms`);
+}
+
+function onSocketClose(this: TaggedSocket): void {
+  const conn = this[CONN];
+  if (conn) conn.server.finish(conn);
+}
+
+/**
+ * Whether this Node can bind several listeners to one port with SO_REUSEPORT (`reusePort`, Node ≥ 22.12
+ * and ≥ 23.1). Probed once by binding two listeners to one loopback port.
+ *
+ * @returns true when `reusePort: true` works
+ * @example
+ * ```ts
+ * if (await reusePortSupported()) console.log('each worker binds its own socket');
+ * ```
+ */
+export async function reusePortSupported(): Promise<boolean> {
+  if (reusePortProbe === undefined) reusePortProbe = probeReusePort();
+  return reusePortProbe;
+}
+let reusePortProbe: Promise<boolean> | undefined;
+
+async function probeReusePort(): Promise<boolean> {
+  const listen = (port: number) =>
+    new Promise<net.Server>((resolve, reject) => {
+      const s = net.createServer();
+      s.once('error', reject);
+      s.listen({ host: '127.0.0.1', port, reusePort: true, exclusive: true } as net.ListenOptions, () =>
+        resolve(s),
+      );
+    });
+  let a: net.Server | undefined;
+  let b: net.Server | undefined;
+  try {
+    a = await listen(0);
+    b = await listen((a.address() as net.AddressInfo).port);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    a?.close();
+    b?.close();
+  }
+}
+
+function checkOptions(
+  options: TcpServerOptions,
+): Required<Omit<TcpServerOptions, 'socketOptions' | 'signal'>> {
+  const o = { ...TCP_SERVER_DEFAULTS, ...options };
+  return {
+    host: parseHost(o.host, 'listen address'),
+    port: parsePort(o.port, { allowZero: true }),
+    backlog: parseInteger(o.backlog, 'backlog', { min: 0, max: 65535 }),
+    ipv6Only: Boolean(o.ipv6Only),
+    maxConnections: parseInteger(o.maxConnections, 'max connections', { min: 0 }),
+    idleTimeout: checkTimeout(o.idleTimeout, { what: 'idle timeout' }) ?? 0,
+    closeTimeout: checkTimeout(o.closeTimeout, { what: 'close timeout' }) ?? 0,
+    once: Boolean(o.once),
+    noDelay: Boolean(o.noDelay),
+    reusePort: Boolean(o.reusePort),
+    exclusive: Boolean(o.exclusive),
+  };
+}
+
+/**
+ * Start a TCP server and resolve once it listens.
+ *
+ * @param options - where to listen and how to treat connections; see {@link TcpServerOptions}
+ * @param handler - what to do with each connection (e.g. `echoHandler()` from `tcp-modes`)
+ * @returns the listening server
+ * @throws {ValidationError} for bad options
+ * @throws {NetworkError} when it cannot listen (`EADDRINUSE`, `EACCES`, ...)
+ * @throws {UnsupportedError} for `reusePort` on a Node without it, or socket options without FFI
+ * @throws {AbortError} when the signal fires before it listens
+ * @example
+ * ```ts
+ * import { createTcpServer, echoHandler } from 'soket';
+ * const server = await createTcpServer({ host: '127.0.0.1', port: 0, idleTimeout: 30_000 }, echoHandler());
+ * console.log(`echo on port ${server.address.port}`);
+ * process.on('SIGINT', () => void server.close());
+ * ```
+ */
+export async function createTcpServer(options: TcpServerOptions, handler: TcpHandler): Promise<TcpServer> {
+  const opts = checkOptions(options);
+  if (typeof handler !== 'function') throw new ValidationError('A TCP server needs a connection handler');
+  const where = formatHostPort(opts.host, opts.port);
+  throwIfAborted(options.signal, `Listening on ${where}`);
+  if (opts.reusePort && !(await reusePortSupported())) {
+    throw new UnsupportedError(
+      `Listening with reusePort needs Node 22.12 or 23.1 and later; this is Node ${process.versions.node}`,
+    );
+  }
+  const server = net.createServer({ allowHalfOpen: true, noDelay: opts.noDelay });
+  if (opts.maxConnections > 0) server.maxConnections = opts.maxConnections;
+
+  let tcp: TcpServer | undefined;
+  server.on('connection', (socket: net.Socket) => {
+    if (!tcp) {
+      socket.destroy();
+      return;
+    }
+    tcp.accept(socket, handler);
+  });
+  server.on('drop', (data) => tcp?.refuse(data?.remoteAddress ?? 'unknown', data?.remotePort ?? 0));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.off('listening', onListening);
+      reject(toSoketError(err, `Cannot listen on ${where}`));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    const listenOptions: net.ListenOptions & { reusePort?: boolean } = {
+      host: opts.host,
+      port: opts.port,
+      backlog: opts.backlog,
+      ipv6Only: opts.ipv6Only,
+      exclusive: opts.exclusive,
+    };
+    if (opts.reusePort) listenOptions.reusePort = true;
+    server.listen(listenOptions);
+  });
+
+  if (options.signal?.aborted) {
+    server.close();
+    throwIfAborted(options.signal, `Listening on ${where}`);
+  }
+  if (options.socketOptions && Object.keys(options.socketOptions).length > 0) {
+    try {
+      setSocketOptions(server, options.socketOptions);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
+  const info = server.address() as net.AddressInfo;
+  const address: TcpServerAddress = {
+    address: info.address,
+    port: info.port,
+    family: info.family === 'IPv6' || (info.family as unknown) === 6 ? 6 : 4,
+  };
+  tcp = new TcpServer(server, address, opts, options.signal);
+  server.on('error', (err) => tcp?.acceptError(err));
+  debug('tcp', 'listening', { ...address });
+  return tcp;
+}
