@@ -82,6 +82,7 @@ export {
   UnsynchronizedError,
   ValidationError,
 } from './core/errors.js';
+export { type MapConcurrentOptions, mapConcurrent } from './core/pool.js';
 export {
   formatHostPort,
   type HostPort,
@@ -117,6 +118,15 @@ export {
   primaryAddress,
   type ResolvedHostname,
 } from './net/host-info.js';
+export {
+  MAX_PROBE_PORTS,
+  type PortState,
+  type ProbeOptions,
+  type ProbeResult,
+  parsePortList,
+  probe,
+  probePorts,
+} from './net/probe.js';
 export {
   type AnySocket,
   closeFd,
