@@ -18,6 +18,8 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   info: () => import('./commands/info.js'),
   service: () => import('./commands/service.js'),
   sockopt: () => import('./commands/sockopt.js'),
+  time: () => import('./commands/time.js'),
+  ntp: () => import('./commands/ntp.js'),
 };
 
 function version(): string {
