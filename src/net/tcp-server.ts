@@ -19,14 +19,12 @@ import { throwIfAborted } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
 import { toSoketError, UnsupportedError, ValidationError } from '../core/errors.js';
 import { checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
-
-// TEMP: the socket-options type of src/net/sockopt.ts (issue 4), until it lands.
-type SocketOptions = Record<string, unknown>;
-
-// TEMP until src/net/sockopt.ts (issue 4) lands: replaced by its setSocketOptions.
-function setSocketOptions(_s: net.Server, _o: SocketOptions): void {
-  throw new UnsupportedError('Socket options are not available yet');
-}
+import {
+  type SocketOptions,
+  type SocketOptionsReport,
+  setSocketOptions,
+  validateSocketOptions,
+} from './sockopt.js';
 
 /** Options of {@link createTcpServer}. Defaults are in {@link TCP_SERVER_DEFAULTS}. */
 export interface TcpServerOptions {
@@ -251,6 +249,8 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   readonly server: net.Server;
   /** Resolves once the server has stopped and every connection is closed. */
   readonly finished: Promise<TcpServerStats>;
+  /** What the kernel reports for the listener after `socketOptions` were applied (when some were given). */
+  socketOptions: SocketOptionsReport | undefined;
 
   readonly #live = new Set<TcpServerConnection>();
   readonly #options: Required<Omit<TcpServerOptions, 'socketOptions' | 'signal'>>;
@@ -562,6 +562,7 @@ function checkOptions(
  */
 export async function createTcpServer(options: TcpServerOptions, handler: TcpHandler): Promise<TcpServer> {
   const opts = checkOptions(options);
+  if (options.socketOptions) validateSocketOptions(options.socketOptions);
   if (typeof handler !== 'function') throw new ValidationError('A TCP server needs a connection handler');
   const where = formatHostPort(opts.host, opts.port);
   throwIfAborted(options.signal, `Listening on ${where}`);
@@ -570,7 +571,9 @@ export async function createTcpServer(options: TcpServerOptions, handler: TcpHan
       `Listening with reusePort needs Node 22.12 or 23.1 and later; this is Node ${process.versions.node}`,
     );
   }
-  const server = net.createServer({ allowHalfOpen: true, noDelay: opts.noDelay });
+  // TCP_NODELAY through Node (set on each accepted socket); the other options go on the listener below.
+  const noDelay = options.socketOptions?.noDelay ?? opts.noDelay;
+  const server = net.createServer({ allowHalfOpen: true, noDelay });
   if (opts.maxConnections > 0) server.maxConnections = opts.maxConnections;
 
   let tcp: TcpServer | undefined;
@@ -609,9 +612,10 @@ export async function createTcpServer(options: TcpServerOptions, handler: TcpHan
     server.close();
     throwIfAborted(options.signal, `Listening on ${where}`);
   }
+  let applied: SocketOptionsReport | undefined;
   if (options.socketOptions && Object.keys(options.socketOptions).length > 0) {
     try {
-      setSocketOptions(server, options.socketOptions);
+      applied = setSocketOptions(server, options.socketOptions);
     } catch (err) {
       server.close();
       throw err;
@@ -624,6 +628,7 @@ export async function createTcpServer(options: TcpServerOptions, handler: TcpHan
     family: info.family === 'IPv6' || (info.family as unknown) === 6 ? 6 : 4,
   };
   tcp = new TcpServer(server, address, opts, options.signal);
+  if (applied) tcp.socketOptions = applied;
   server.on('error', (err) => tcp?.acceptError(err));
   debug('tcp', 'listening', { ...address });
   return tcp;

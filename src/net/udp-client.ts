@@ -29,14 +29,7 @@ import { abortError, throwIfAborted, withTimeout } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
 import { NetworkError, TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
 import { checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
-
-// TEMP: the socket-options type of src/net/sockopt.ts (issue 4), until it lands.
-type SocketOptions = Record<string, unknown>;
-
-// TEMP until src/net/sockopt.ts (issue 4) lands.
-function setSocketOptions(_s: dgram.Socket, _o: SocketOptions): void {
-  throw new Error('Socket options are not available yet');
-}
+import { type SocketOptions, setSocketOptions, validateSocketOptions } from './sockopt.js';
 
 /** Largest UDP payload over IPv4: 65,535 − 20 (IP header) − 8 (UDP header). */
 export const MAX_UDP_PAYLOAD_IPV4 = 65_507;
@@ -217,6 +210,7 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
   if (o.family !== 0 && o.family !== 4 && o.family !== 6) {
     throw new ValidationError(`Invalid family '${String(o.family)}': expected 0, 4 or 6`);
   }
+  if (options.socketOptions) validateSocketOptions(options.socketOptions);
   const payload = typeof o.message === 'string' ? Buffer.from(o.message, 'utf8') : Buffer.from(o.message);
   if (payload.length > MAX_UDP_PAYLOAD_IPV6) checkUdpPayload(payload.length, 6);
   const signal = options.signal;

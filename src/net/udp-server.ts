@@ -16,15 +16,8 @@ import { debug } from '../core/debug.js';
 import { toSoketError, ValidationError } from '../core/errors.js';
 import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
 
-// TEMP: the socket-options type of src/net/sockopt.ts (issue 4), until it lands.
-type SocketOptions = Record<string, unknown>;
-
+import { type SocketOptions, setSocketOptions, validateSocketOptions } from './sockopt.js';
 import { printable } from './tcp-modes.js';
-
-// TEMP until src/net/sockopt.ts (issue 4) lands.
-function setSocketOptions(_s: dgram.Socket, _o: SocketOptions): void {
-  throw new Error('Socket options are not available yet');
-}
 
 /** The UDP server modes. */
 export type UdpMode = 'echo' | 'reply' | 'print';
@@ -302,6 +295,7 @@ export async function createUdpServer(options: UdpServerOptions, handler: UdpHan
   const rcv = parseInteger(o.receiveBufferSize, 'receive buffer size', { min: 0 });
   const snd = parseInteger(o.sendBufferSize, 'send buffer size', { min: 0 });
   if (typeof handler !== 'function') throw new ValidationError('A UDP server needs a datagram handler');
+  if (options.socketOptions) validateSocketOptions(options.socketOptions);
   const where = formatHostPort(host, port);
   throwIfAborted(options.signal, `Binding ${where}`);
   const family = isIP(host) === 6 ? 6 : 4;
