@@ -17,6 +17,8 @@ import { colorWanted, type Io, makeColors } from './io.js';
 const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   info: () => import('./commands/info.js'),
   service: () => import('./commands/service.js'),
+  resolve: () => import('./commands/resolve.js'),
+  reverse: () => import('./commands/reverse.js'),
   sockopt: () => import('./commands/sockopt.js'),
   time: () => import('./commands/time.js'),
   ntp: () => import('./commands/ntp.js'),

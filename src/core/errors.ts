@@ -13,6 +13,7 @@
  * | `SOKET_KOD`              | `KissOfDeathError`    | an NTP server sent a Kiss-o'-Death                  |
  * | `SOKET_UNSYNCHRONIZED`   | `UnsynchronizedError` | an NTP server says it is not synchronised           |
  * | `SOKET_CLOSED`           | `ClosedError`         | the socket or server was already closed             |
+ * | DNS code (`ENOTFOUND`)   | `DnsError`            | a DNS lookup failed; `hostname`, `rrtype`, `server` |
  * | OS code (`ECONNREFUSED`) | `NetworkError`        | a system call failed; `syscall`, `address`, `port`  |
  *
  * @module
@@ -238,6 +239,50 @@ export class ClosedError extends SoketError {
   override name = 'ClosedError';
   constructor(message: string, options: SoketErrorOptions = {}) {
     super(message, 'SOKET_CLOSED', options);
+  }
+}
+
+/** What a failed DNS lookup asked, and of whom. */
+export interface DnsErrorDetails {
+  /** The name (or address, for reverse lookups) that was looked up. */
+  hostname: string;
+  /** The record type(s) asked for: `A`, `MX`, `A/AAAA`, `PTR`, ... */
+  rrtype: string;
+  /** The server(s) asked (`127.0.0.1:53`), or `the system resolver`. */
+  server: string;
+}
+
+/**
+ * A DNS lookup got a negative or failed answer. The `code` is the resolver's own (c-ares / getaddrinfo, as in
+ * Node): `ENOTFOUND` (NXDOMAIN), `ENODATA` (the name exists but has no records of that type), `EREFUSED`,
+ * `ESERVFAIL`, `ENOTIMP`, `EFORMERR`, `EBADRESP`, `ECONNREFUSED`, `EAI_AGAIN`. Timeouts are `TimeoutError`s.
+ *
+ * @example
+ * ```ts
+ * try { await resolve('nosuch.example', { server: '127.0.0.1:5353' }); }
+ * catch (err) { if (err instanceof DnsError && err.code === 'ENOTFOUND') console.log('no such name'); }
+ * ```
+ */
+export class DnsError extends SoketError {
+  override name = 'DnsError';
+  /** The name or address looked up. */
+  readonly hostname: string;
+  /** The record type(s) asked for. */
+  readonly rrtype: string;
+  /** The server(s) asked, or `the system resolver`. */
+  readonly server: string;
+
+  /**
+   * @param message - names the name, the type and the server
+   * @param code - `ENOTFOUND`, `ENODATA`, `EREFUSED`, `ESERVFAIL`, ...
+   * @param details - `hostname`, `rrtype`, `server`
+   * @param options - `cause`
+   */
+  constructor(message: string, code: string, details: DnsErrorDetails, options: SoketErrorOptions = {}) {
+    super(message, code, options);
+    this.hostname = details.hostname;
+    this.rrtype = details.rrtype;
+    this.server = details.server;
   }
 }
 
