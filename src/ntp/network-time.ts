@@ -36,6 +36,9 @@ export interface NetworkTimeOptions extends SntpQueryOptions {
   combine?: 'intersection' | 'median';
 }
 
+/** Delay between the first queries of successive servers, in ms. */
+const STAGGER_MS = 25;
+
 /** The defaults of {@link NetworkTimeOptions}, in one place. */
 export const NETWORK_TIME_DEFAULTS = { samples: 4, interval: 2000, combine: 'intersection' } as const;
 
@@ -113,8 +116,11 @@ export async function getNetworkTime(
   for (const s of list) parseHostPort(s, { defaultPort: options.port ?? SNTP_QUERY_DEFAULTS.port });
 
   const results = await Promise.all(
-    list.map(async (server): Promise<ServerTime> => {
+    list.map(async (server, index): Promise<ServerTime> => {
       const out: ServerTime = { server, samples: [], failures: 0, agreed: false };
+      // Stagger the servers so that their replies do not reach the event loop at the same moment (one reply
+      // waiting behind another's handler would count the wait as network delay).
+      if (index > 0) await sleep(index * STAGGER_MS, options.signal);
       let target: Awaited<ReturnType<typeof resolveServer>>;
       try {
         target = await resolveServer(server, options, new Deadline(checked.timeout, server));

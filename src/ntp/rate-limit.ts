@@ -15,7 +15,10 @@ export interface RateLimitOptions {
   burst?: number;
   /** Least time between two kiss-o'-death replies to one client, in ms. @default the `interval` */
   kodInterval?: number;
-  /** Most clients tracked; past this the least recently seen is forgotten. @default 100000 */
+  /**
+   * Most clients tracked. When full, clients whose buckets have refilled are forgotten (nothing is lost), and
+   * failing that the one tracked longest. @default 100000
+   */
   maxClients?: number;
 }
 
@@ -78,19 +81,13 @@ export class RateLimiter {
    * @returns `allow` to answer, `kod` to send a RATE kiss-o'-death, `drop` to stay silent
    */
   check(address: string, now: number): RateDecision {
-    const key = clientKey(address);
+    const key = address.includes(':') ? clientKey(address) : address;
     let b = this.#buckets.get(key);
     if (b === undefined) {
-      if (this.#buckets.size >= this.maxClients) {
-        const oldest = this.#buckets.keys().next();
-        if (!oldest.done) this.#buckets.delete(oldest.value);
-      }
+      if (this.#buckets.size >= this.maxClients) this.#evict(now);
       b = { tokens: this.burst, last: now, lastKod: Number.NEGATIVE_INFINITY };
       this.#buckets.set(key, b);
     } else {
-      // refresh its place so the table forgets the least recently seen client first
-      this.#buckets.delete(key);
-      this.#buckets.set(key, b);
       b.tokens = Math.min(this.burst, b.tokens + (now - b.last) / this.interval);
       b.last = now;
     }
@@ -103,6 +100,21 @@ export class RateLimiter {
       return 'kod';
     }
     return 'drop';
+  }
+
+  /**
+   * Make room: forget every client whose bucket has refilled (it is then the same as a new one, so forgetting
+   * it loses nothing), and if none has, the oldest one.
+   */
+  #evict(now: number): void {
+    const idle = this.burst * this.interval;
+    for (const [key, b] of this.#buckets) {
+      if (now - b.last >= idle && now - b.lastKod >= this.kodInterval) this.#buckets.delete(key);
+    }
+    if (this.#buckets.size >= this.maxClients) {
+      const oldest = this.#buckets.keys().next();
+      if (!oldest.done) this.#buckets.delete(oldest.value);
+    }
   }
 
   /** Number of clients tracked. */

@@ -89,7 +89,10 @@ export interface SntpServerStats {
     /** Over the client's rate, after its kiss-o'-death for this interval. */
     rateLimited: number;
   };
-  /** Sends that failed. */
+  /**
+   * Errors the socket reported. Replies are sent without a completion callback (it would cost a deferred call
+   * per reply), so a send the kernel refuses outright (ENOBUFS under overload) is not counted here.
+   */
   sendErrors: number;
 }
 
@@ -129,6 +132,39 @@ function measurePrecision(clock: Clock): number {
   }
   if (!Number.isFinite(min)) return -20;
   return Math.max(-30, Math.min(0, Math.ceil(Math.log2(min / 1000))));
+}
+
+function resetStats(stats: SntpServerStats): void {
+  stats.received = 0;
+  stats.answered = 0;
+  stats.kod = 0;
+  stats.dropped = { malformed: 0, notClient: 0, rateLimited: 0 };
+  stats.sendErrors = 0;
+}
+
+/** Send one client request to the server just bound and wait (briefly) for its reply; failures are ignored. */
+async function warmUp(address: string, port: number, family: 4 | 6): Promise<void> {
+  const to = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
+  const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 200);
+      s.once('message', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      s.once('error', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      const req = new Uint8Array(NTP_HEADER_LENGTH);
+      req[0] = 0x23;
+      req[47] = 1;
+      s.send(req, port, to);
+    });
+  } finally {
+    s.close();
+  }
 }
 
 function checkLeap(value: unknown, what: string): LeapIndicator {
@@ -231,14 +267,21 @@ export async function createSntpServer(options: SntpServerOptions = {}): Promise
     dropped: { malformed: 0, notClient: 0, rateLimited: 0 },
     sendErrors: 0,
   };
-  const onSent = (err: Error | null) => {
-    if (err) {
-      stats.sendErrors++;
-      debug('ntp', 'server: send failed', { error: err.message });
-    }
-  };
-
-  const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+  // Replies go to the address a request came from, always an IP literal: resolve it synchronously instead of
+  // through dns.lookup, which would defer every send to the next tick (later transmit, slower server).
+  const literal = (
+    address: string,
+    fam: unknown,
+    callback: (err: null, address: string, family: number) => void,
+  ) => callback(null, address, fam === 6 || fam === 'IPv6' ? 6 : family);
+  // One request to itself before serving, so that V8 has compiled the reply path before a client's first
+  // request (which would otherwise get a receive timestamp a millisecond late); not counted, not rate-limited.
+  let warming = true;
+  const socket = dgram.createSocket({
+    type: family === 6 ? 'udp6' : 'udp4',
+    lookup: literal as unknown as dgram.SocketOptions['lookup'],
+  });
+  const templateTail = template.subarray(3, 24);
   socket.on('message', (msg, rinfo) => {
     const rxMs = clock.now(); // receive timestamp: first thing
     stats.received++;
@@ -257,9 +300,9 @@ export async function createSntpServer(options: SntpServerOptions = {}): Promise
       return;
     }
     // The reply is built in the request's own buffer: never larger than the request, no allocation.
-    const reply = msg.subarray(0, NTP_HEADER_LENGTH);
+    const reply = msg.length === NTP_HEADER_LENGTH ? msg : msg.subarray(0, NTP_HEADER_LENGTH);
     reply.copyWithin(24, 40, 48); // origin = request transmit, bit for bit
-    if (limiter) {
+    if (limiter && !warming) {
       const decision = limiter.check(rinfo.address, clock.monotonic());
       if (decision !== 'allow') {
         if (decision === 'drop') {
@@ -282,16 +325,16 @@ export async function createSntpServer(options: SntpServerOptions = {}): Promise
         reply.copyWithin(40, 24, 32);
         stats.kod++;
         debug('ntp', `server: rate limit, sent RATE to ${formatHostPort(rinfo.address, rinfo.port)}`);
-        socket.send(reply, rinfo.port, rinfo.address, onSent);
+        socket.send(reply, rinfo.port, rinfo.address);
         return;
       }
     }
     reply[0] = (leap << 6) | (version << 3) | 4; // poll (byte 2) stays as the client sent it
     reply[1] = stratum;
-    reply.set(template.subarray(3, 24), 3);
+    reply.set(templateTail, 3);
     writeNtpTimestampMs(reply, 32, rxMs);
     writeNtpTimestampMs(reply, 40, clock.now()); // transmit timestamp: last thing before the send
-    socket.send(reply, rinfo.port, rinfo.address, onSent);
+    socket.send(reply, rinfo.port, rinfo.address);
     stats.answered++;
   });
 
@@ -306,14 +349,19 @@ export async function createSntpServer(options: SntpServerOptions = {}): Promise
       resolve();
     });
   });
+  // Without a send callback (cheaper: no deferred completion), a failed send surfaces here.
   socket.on('error', (err) => {
     stats.sendErrors++;
     debug('ntp', 'server: socket error', { error: err.message });
   });
 
+  const bound = socket.address();
+  await warmUp(bound.address, bound.port, family === 6 ? 6 : 4);
+  warming = false;
+  resetStats(stats);
+
   const timer = setInterval(refresh, 1000);
   timer.unref();
-  const bound = socket.address();
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     if (!closing) {

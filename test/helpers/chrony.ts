@@ -111,7 +111,8 @@ export async function startChronyServer(
   child.stderr?.on('data', (b: Buffer) => {
     log += b.toString('utf8');
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // 'close', not 'exit': by then stderr has been read to the end, so `log()` is complete
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;

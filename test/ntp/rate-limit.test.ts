@@ -21,15 +21,20 @@ describe('RateLimiter', () => {
     assert.equal(l.check('192.0.2.1', 10_003), 'kod');
   });
 
-  test('the table is bounded: the least recently seen client is forgotten first', () => {
+  test('the table is bounded: refilled clients are forgotten first, else the oldest', () => {
     const l = new RateLimiter({ interval: 1000, burst: 1, maxClients: 2 });
     assert.equal(l.check('192.0.2.1', 0), 'allow');
-    assert.equal(l.check('192.0.2.2', 0), 'allow');
-    assert.equal(l.check('192.0.2.1', 1), 'kod'); // .1 seen again: now most recent
-    assert.equal(l.check('192.0.2.3', 2), 'allow'); // evicts .2
+    assert.equal(l.check('192.0.2.2', 500), 'allow');
+    assert.equal(l.check('192.0.2.2', 600), 'kod');
+    // at 1200 .1 has refilled (idle 1200 ms ≥ burst × interval), .2 has not: .1 goes
+    assert.equal(l.check('192.0.2.3', 1200), 'allow');
     assert.equal(l.size, 2);
-    assert.equal(l.check('192.0.2.1', 3), 'drop', '.1 was kept');
-    assert.equal(l.check('192.0.2.2', 4), 'allow', '.2 was forgotten');
+    assert.equal(l.check('192.0.2.2', 1300), 'drop', '.2 was kept, still limited');
+    // now nothing has refilled: the oldest (.2) goes
+    assert.equal(l.check('192.0.2.4', 1300), 'allow');
+    assert.equal(l.size, 2);
+    assert.equal(l.check('192.0.2.3', 1301), 'kod', '.3 was kept');
+    assert.equal(l.check('192.0.2.2', 1302), 'allow', '.2 was forgotten');
   });
 
   test('IPv6 clients share a bucket per /64; mapped IPv4 counts as IPv4', () => {
