@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { AbortError, SoketError, ValidationError } from '../core/errors.js';
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   sockopt: () => import('./commands/sockopt.js'),
   time: () => import('./commands/time.js'),
   ntp: () => import('./commands/ntp.js'),
+  probe: () => import('./commands/probe.js'),
 };
 
 function version(): string {
@@ -61,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
   const args = argv.slice(2);
   const json = args.includes('--json');
   const controller = new AbortController();
+  // Every connection, lookup and timer of a command may listen on this signal; that is not a leak.
+  setMaxListeners(0, controller.signal);
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;

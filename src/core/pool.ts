@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { abortError } from './deadline.js';
 import { ValidationError } from './errors.js';
 
@@ -46,6 +47,8 @@ export async function* mapConcurrent<T, R>(
     throw new ValidationError(`Invalid concurrency '${concurrency}': expected a positive integer`);
   }
   const stop = new AbortController();
+  // Every running task may listen on this one signal; that is by design, not a leak.
+  setMaxListeners(0, stop.signal);
   const onAbort = () => stop.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   const iterator =
