@@ -178,6 +178,7 @@ export async function printBatch<R>(
   try {
     for await (const o of outcomes) {
       const elapsedMs = Math.round(o.elapsedMs * 1000) / 1000;
+      bar.tick(o.ok);
       if (o.ok) {
         ok++;
         if (io.json) emitJson({ query: o.query, ok: true, elapsedMs, ...renderer.json(o.result) });
@@ -188,7 +189,6 @@ export async function printBatch<R>(
         if (io.json) emitJson({ query: o.query, ok: false, elapsedMs, error: o.error.toJSON() });
         else bar.err(`soket: ${failureLine(o.error, o.elapsedMs)}`);
       }
-      bar.tick(o.ok);
     }
   } catch (err) {
     if (!(err instanceof AbortError) || !io.signal.aborted) {
