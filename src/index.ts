@@ -69,6 +69,8 @@ export {
   AbortError,
   BadPacketError,
   ClosedError,
+  DnsError,
+  type DnsErrorDetails,
   KissOfDeathError,
   NetworkError,
   NotFoundError,
@@ -94,6 +96,43 @@ export {
   parseInteger,
   parsePort,
 } from './core/validate.js';
+export {
+  type BatchOptions,
+  type BatchOutcome,
+  DNS_CONCURRENCY,
+  type ResolveManyOptions,
+  type ResolveOutcome,
+  type ReverseManyOptions,
+  type ReverseOutcome,
+  resolveMany,
+  reverseMany,
+  systemLookupSlots,
+} from './dns/batch.js';
+export {
+  type AddressRecord,
+  type AnswerType,
+  type CaaRecord,
+  type DnsRecord,
+  type MxRecord,
+  type NameRecord,
+  type NaptrRecord,
+  parseRecordType,
+  RECORD_TYPES,
+  type RecordType,
+  recordData,
+  type SoaRecord,
+  type SrvRecord,
+  type TxtRecord,
+} from './dns/records.js';
+export {
+  checkLookupName,
+  type ResolveOptions,
+  type ResolveResult,
+  type ResolverKind,
+  resolve,
+} from './dns/resolve.js';
+export { ptrName, type ReverseOptions, type ReverseResult, reverse } from './dns/reverse.js';
+export { type DnsServer, parseDnsServer, parseDnsServers } from './dns/server-address.js';
 export {
   clearServicesCache,
   findServices,

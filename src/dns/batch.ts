@@ -15,7 +15,7 @@ import { debug } from '../core/debug.js';
 import type { SoketError } from '../core/errors.js';
 import { toSoketError } from '../core/errors.js';
 import { parseInteger } from '../core/validate.js';
-import { runBounded } from './bounded.js';
+import { deferIterator, runBounded, type StartedTask } from './bounded.js';
 import {
   checkLookupName,
   createResolver,
@@ -130,45 +130,36 @@ function toOutcome<R>(
   };
 }
 
-async function* batch<I, R>(
+function batch<I, R>(
   items: readonly I[],
   queries: readonly string[],
   resolver: dns.promises.Resolver | undefined,
   concurrency: number,
   options: BatchOptions & { signal?: AbortSignal | undefined },
-  start: (
-    item: I,
-    context: { resolver?: dns.promises.Resolver | undefined },
-  ) => {
-    result: Promise<R>;
-    settled: Promise<unknown>;
-  },
+  start: (item: I, resolver: dns.promises.Resolver | undefined) => StartedTask<R>,
   elapsed: (value: R) => number,
 ): AsyncGenerator<BatchOutcome<R>, void, undefined> {
   const started: number[] = [];
   const onAbort = () => resolver?.cancel();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    const tasks = runBounded(
-      items,
-      (item, index) => {
-        started[index] = performance.now();
-        return start(item, { resolver });
+  return runBounded(
+    items,
+    (item, index) => {
+      started[index] = performance.now();
+      return start(item, resolver);
+    },
+    {
+      concurrency,
+      ordered: options.ordered ?? false,
+      signal: options.signal,
+      map: (task) => toOutcome(task, queries[task.index] ?? '', started, elapsed),
+      onEnd: () => {
+        options.signal?.removeEventListener('abort', onAbort);
+        // However the batch ended, drop whatever is still in flight on its own resolver.
+        resolver?.cancel();
       },
-      {
-        concurrency,
-        ordered: options.ordered ?? false,
-        ...(options.signal ? { signal: options.signal } : {}),
-      },
-    );
-    for await (const task of tasks) {
-      yield toOutcome(task, queries[task.index] ?? '', started, elapsed);
-    }
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    // Stopped early (break, abort, error): drop whatever is still in flight on our own resolver.
-    resolver?.cancel();
-  }
+    },
+  );
 }
 
 /**
@@ -189,30 +180,32 @@ async function* batch<I, R>(
  * }
  * ```
  */
-export async function* resolveMany(
+export function resolveMany(
   names: Iterable<string>,
   options: ResolveManyOptions = {},
 ): AsyncGenerator<ResolveOutcome, void, undefined> {
-  const plan = planResolve(options);
-  const queries = [...names];
-  const checked = queries.map((n) => checkLookupName(n));
-  const concurrency = batchConcurrency(plan.resolver, options.concurrency);
-  const resolver = plan.resolver === 'dns' ? createResolver(plan) : undefined;
-  debug('dns', 'resolve batch', {
-    names: queries.length,
-    concurrency,
-    server: plan.server,
-    types: plan.types,
+  return deferIterator(() => {
+    const plan = planResolve(options);
+    const queries = [...names];
+    const checked = queries.map((n) => checkLookupName(n));
+    const concurrency = batchConcurrency(plan.resolver, options.concurrency);
+    const resolver = plan.resolver === 'dns' ? createResolver(plan) : undefined;
+    debug('dns', 'resolve batch', {
+      names: queries.length,
+      concurrency,
+      server: plan.server,
+      types: plan.types,
+    });
+    return batch(
+      checked,
+      queries,
+      resolver,
+      concurrency,
+      options,
+      (name, r) => startResolve(plan, name, { resolver: r }),
+      (r) => r.elapsedMs,
+    );
   });
-  yield* batch(
-    checked,
-    queries,
-    resolver,
-    concurrency,
-    options,
-    (name, context) => startResolve(plan, name, context),
-    (r) => r.elapsedMs,
-  );
 }
 
 /**
@@ -231,23 +224,25 @@ export async function* resolveMany(
  * }
  * ```
  */
-export async function* reverseMany(
+export function reverseMany(
   addresses: Iterable<string>,
   options: ReverseManyOptions = {},
 ): AsyncGenerator<ReverseOutcome, void, undefined> {
-  const plan = planReverse(options);
-  const queries = [...addresses];
-  const checked = queries.map((a) => checkReverseAddress(a));
-  const concurrency = batchConcurrency(plan.resolver, options.concurrency);
-  const resolver = plan.resolver === 'dns' ? createResolver(plan) : undefined;
-  debug('dns', 'reverse batch', { addresses: queries.length, concurrency, server: plan.server });
-  yield* batch(
-    checked,
-    queries,
-    resolver,
-    concurrency,
-    options,
-    (item, context) => startReverse(plan, item, context),
-    (r) => r.elapsedMs,
-  );
+  return deferIterator(() => {
+    const plan = planReverse(options);
+    const queries = [...addresses];
+    const checked = queries.map((a) => checkReverseAddress(a));
+    const concurrency = batchConcurrency(plan.resolver, options.concurrency);
+    const resolver = plan.resolver === 'dns' ? createResolver(plan) : undefined;
+    debug('dns', 'reverse batch', { addresses: queries.length, concurrency, server: plan.server });
+    return batch(
+      checked,
+      queries,
+      resolver,
+      concurrency,
+      options,
+      (item, r) => startReverse(plan, item, { resolver: r }),
+      (r) => r.elapsedMs,
+    );
+  });
 }

@@ -26,13 +26,17 @@ export type FinishedTask<T> =
   | { index: number; ok: false; error: unknown };
 
 /** Options for {@link runBounded}. */
-export interface RunBoundedOptions {
+export interface RunBoundedOptions<T = unknown, O = FinishedTask<T>> {
   /** Most tasks whose `settled` is pending at once. */
   concurrency: number;
   /** Yield in input order instead of as results arrive. @default false */
   ordered?: boolean;
   /** Stops starting tasks; the iteration then throws `AbortError`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
+  /** Turns each finished task into what is yielded. @default the task itself */
+  map?: (task: FinishedTask<T>) => O;
+  /** Runs once when the iteration ends, however it ends (completion, break, abort). */
+  onEnd?: () => void;
 }
 
 /**
@@ -41,8 +45,8 @@ export interface RunBoundedOptions {
  *
  * @param items - the inputs
  * @param start - starts one task
- * @param options - `concurrency`, `ordered`, `signal`
- * @returns an async iterable of outcomes, one per item
+ * @param options - `concurrency`, `ordered`, `signal`, `map`, `onEnd`
+ * @returns an async iterable of outcomes (or what `map` makes of them), one per item
  * @throws {ValidationError} when `concurrency` is not a positive integer
  * @throws {AbortError} when `signal` fires
  * @example
@@ -52,12 +56,12 @@ export interface RunBoundedOptions {
  * for await (const t of tasks) console.log(t.index, t.ok);
  * ```
  */
-export async function* runBounded<I, T>(
+export async function* runBounded<I, T, O = FinishedTask<T>>(
   items: readonly I[],
   start: (item: I, index: number) => StartedTask<T>,
-  options: RunBoundedOptions,
-): AsyncGenerator<FinishedTask<T>, void, undefined> {
-  const { concurrency, ordered = false, signal } = options;
+  options: RunBoundedOptions<T, O>,
+): AsyncGenerator<O, void, undefined> {
+  const { concurrency, ordered = false, signal, map, onEnd } = options;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ValidationError(`Invalid concurrency '${concurrency}': expected a positive integer`);
   }
@@ -117,7 +121,7 @@ export async function* runBounded<I, T>(
       }
       if (done) {
         produced++;
-        yield done;
+        yield map ? map(done) : (done as O);
         continue;
       }
       await new Promise<void>((resolve) => {
@@ -127,5 +131,58 @@ export async function* runBounded<I, T>(
   } finally {
     stopped = true;
     signal?.removeEventListener('abort', notify);
+    onEnd?.();
   }
+}
+
+/**
+ * An async iterator whose source is made on the first `next()`: an error while making it (bad input)
+ * rejects that `next()` instead of throwing at the call, as an async generator would, without adding a
+ * generator layer (and its promise hops) per item.
+ *
+ * @param make - builds the real iterator
+ * @returns an async iterable iterator
+ * @example
+ * ```ts
+ * const it = deferIterator(() => { check(input); return runBounded(items, start, { concurrency: 8 }); });
+ * ```
+ */
+export function deferIterator<T>(
+  make: () => AsyncGenerator<T, void, undefined>,
+): AsyncGenerator<T, void, undefined> {
+  let inner: AsyncGenerator<T, void, undefined> | undefined;
+  let finished = false;
+  const ensure = (): AsyncGenerator<T, void, undefined> | undefined => {
+    if (!inner && !finished) {
+      try {
+        inner = make();
+      } catch (err) {
+        finished = true;
+        throw err;
+      }
+    }
+    return inner;
+  };
+  const done = (): Promise<IteratorResult<T, void>> => Promise.resolve({ done: true, value: undefined });
+  const self: AsyncGenerator<T, void, undefined> = {
+    next() {
+      try {
+        return ensure()?.next() ?? done();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    },
+    return(value) {
+      finished = true;
+      return inner ? inner.return(value) : done();
+    },
+    throw(err: unknown) {
+      finished = true;
+      return inner ? inner.throw(err) : Promise.reject(err);
+    },
+    [Symbol.asyncIterator]() {
+      return self;
+    },
+  };
+  return self;
 }
