@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   sockopt: () => import('./commands/sockopt.js'),
   time: () => import('./commands/time.js'),
   ntp: () => import('./commands/ntp.js'),
+  tcp: () => import('./commands/tcp.js'),
+  udp: () => import('./commands/udp.js'),
   probe: () => import('./commands/probe.js'),
 };
 

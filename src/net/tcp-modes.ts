@@ -401,6 +401,11 @@ export class ChatRoom {
     this.#onRelay?.(data);
   }
 
+  // The head count, when this room is the whole chat (with workers it is only this process's share).
+  #here(): string {
+    return this.#onRelay ? '' : ` (${this.#members.size} here)`;
+  }
+
   #join(conn: TcpServerConnection): void {
     const s = conn.socket;
     const peer = conn.peer;
@@ -408,7 +413,7 @@ export class ChatRoom {
     const nl = Buffer.from('\n');
     const splitter = new MessageSplitter('line', this.#maxLine);
     this.#members.add(conn);
-    if (this.#announce) this.#broadcast(Buffer.from(`* ${peer} joined (${this.#members.size} here)\n`), conn);
+    if (this.#announce) this.#broadcast(Buffer.from(`* ${peer} joined${this.#here()}\n`), conn);
     s.on('data', (chunk: Buffer) => {
       for (const line of splitter.push(chunk)) this.#broadcast(Buffer.concat([prefix, line, nl]), conn);
     });
@@ -419,7 +424,7 @@ export class ChatRoom {
     });
     s.on('close', () => {
       if (!this.#members.delete(conn)) return;
-      if (this.#announce) this.#broadcast(Buffer.from(`* ${peer} left (${this.#members.size} here)\n`));
+      if (this.#announce) this.#broadcast(Buffer.from(`* ${peer} left${this.#here()}\n`));
     });
   }
 }
