@@ -126,6 +126,7 @@ export {
 } from './dns/records.js';
 export {
   checkLookupName,
+  RESOLVE_DEFAULTS,
   type ResolveOptions,
   type ResolveResult,
   type ResolverKind,
