@@ -393,7 +393,7 @@ function failure(
   const code = c.errnoName(errno);
   if (code === 'ENOPROTOOPT' || code === 'EOPNOTSUPP' || code === 'ENOTSUP') {
     return new UnsupportedError(
-      `Option ${option} is not supported on a ${type} socket by this OS (${code} from ${action === 'read' ? 'getsockopt' : 'setsockopt'})`,
+      `Option ${option} is not supported on ${type ? `a ${type}` : 'this'} socket by this OS (${code} from ${action === 'read' ? 'getsockopt' : 'setsockopt'})`,
     );
   }
   if (code === 'EBADF' || code === 'ENOTSOCK') {
@@ -419,7 +419,7 @@ function readTimeout(fd: number, c: Constants, name: number, option: string, typ
 
 function familyOf(t: Target, c: Constants): 4 | 6 {
   if (c.SO_DOMAIN !== undefined) {
-    const domain = readInt(t.fd, c.SOL_SOCKET, c.SO_DOMAIN, 'SO_DOMAIN', 'this');
+    const domain = readInt(t.fd, c.SOL_SOCKET, c.SO_DOMAIN, 'SO_DOMAIN', '');
     if (domain === c.AF_INET) return 4;
     if (domain === c.AF_INET6) return 6;
     throw new UnsupportedError(`Socket fd ${t.fd} is not an IPv4 or IPv6 socket (address family ${domain})`);
@@ -430,7 +430,7 @@ function familyOf(t: Target, c: Constants): 4 | 6 {
 }
 
 function describe(t: Target, c: Constants): { type: 'tcp' | 'udp'; family: 4 | 6 } {
-  const so = readInt(t.fd, c.SOL_SOCKET, c.SO_TYPE, 'SO_TYPE', 'this');
+  const so = readInt(t.fd, c.SOL_SOCKET, c.SO_TYPE, 'SO_TYPE', '');
   let type: 'tcp' | 'udp';
   if (so === c.SOCK_STREAM) type = 'tcp';
   else if (so === c.SOCK_DGRAM) type = 'udp';
