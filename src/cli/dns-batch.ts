@@ -58,6 +58,10 @@ async function readStdin(io: Io): Promise<string> {
  * @param noun - `name` or `address`, for the message when there is nothing
  * @returns the inputs in order
  * @throws {ValidationError} when there is nothing to look up, or the file cannot be read
+ * @example
+ * ```ts
+ * const inputs = await readBatchInputs(io, ['-'], 'names.txt', 'name'); // stdin first, then the file
+ * ```
  */
 export async function readBatchInputs(
   io: Io,
@@ -104,7 +108,14 @@ export async function readBatchInputs(
 /**
  * Check every input before any lookup, naming where a bad one came from.
  *
- * @throws {ValidationError} `Invalid name 'x' (names.txt line 3)`
+ * @param inputs - from {@link readBatchInputs}
+ * @param check - throws `ValidationError` for a bad value
+ * @returns what `check` returns for each input
+ * @throws {ValidationError} `Invalid name 'x': ... (names.txt line 3)`
+ * @example
+ * ```ts
+ * checkInputs(inputs, checkLookupName);
+ * ```
  */
 export function checkInputs<T>(inputs: BatchInput[], check: (value: string) => T): T[] {
   return inputs.map((input) => {
@@ -119,7 +130,15 @@ export function checkInputs<T>(inputs: BatchInput[], check: (value: string) => T
   });
 }
 
-/** Parse `--concurrency`. */
+/**
+ * Parse `--concurrency` (1 to 1024).
+ *
+ * @throws {ValidationError} when out of range
+ * @example
+ * ```ts
+ * parseConcurrency('128'); // 128
+ * ```
+ */
 export function parseConcurrency(value: string | undefined): number | undefined {
   return value === undefined ? undefined : parseInteger(value, '--concurrency', { min: 1, max: 1024 });
 }
@@ -154,6 +173,10 @@ function failureLine(error: SoketError, elapsedMs: number): string {
  * @param renderer - how to print an answer
  * @param short - `--short`
  * @returns the exit code
+ * @example
+ * ```ts
+ * return printBatch(io, queries, resolveMany(queries, options), renderer, false);
+ * ```
  */
 export async function printBatch<R>(
   io: Io,

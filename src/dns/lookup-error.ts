@@ -16,14 +16,29 @@ export interface LookupTarget extends DnsErrorDetails {
   ptr?: string;
 }
 
-/** The `target` text of a lookup timeout: `www.example.com (A query to 127.0.0.1:53)`. */
+/**
+ * The `target` text of a lookup timeout.
+ *
+ * @example
+ * ```ts
+ * timeoutTarget({ hostname: 'www.example.com', rrtype: 'A', server: '127.0.0.1:53', system: false });
+ * // 'www.example.com (A query to 127.0.0.1:53)'
+ * ```
+ */
 export function timeoutTarget(t: LookupTarget): string {
   return t.system
     ? `${t.hostname} (${t.server}, ${t.rrtype})`
     : `${t.hostname} (${t.rrtype} query to ${t.server})`;
 }
 
-/** The detail suffix of a lookup timeout: `(2 tries)`. */
+/**
+ * The detail suffix of a lookup timeout.
+ *
+ * @example
+ * ```ts
+ * timeoutDetail({ hostname: 'x', rrtype: 'A', server: 's', system: false, tries: 2 }); // '(2 tries)'
+ * ```
+ */
 export function timeoutDetail(t: LookupTarget): string {
   return t.tries === undefined ? '' : `(${t.tries} ${t.tries === 1 ? 'try' : 'tries'})`;
 }

@@ -50,7 +50,7 @@ export const RESOLVE_DEFAULTS = { family: 0, timeout: 5000, tries: 2 } as const;
 
 /** One name's answer. */
 export interface ResolveResult {
-  /** The name as asked. */
+  /** The name looked up (trimmed; an internationalised name in its ASCII `xn--` form). */
   name: string;
   /** What was asked for: `['A', 'AAAA']` for addresses, otherwise the one type. */
   types: RecordType[];
