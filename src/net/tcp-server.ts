@@ -36,7 +36,7 @@ export interface TcpServerOptions {
   backlog?: number;
   /** With host `::`, accept IPv6 only. @default false */
   ipv6Only?: boolean;
-  /** Most connections open at once; more are accepted and closed at once (counted as refused). 0: no limit. @default 0 */
+  /** Most connections open at once; more get a clean close (FIN) at once and are counted as refused. 0: no limit. @default 0 */
   maxConnections?: number;
   /** Close a connection after this many ms without data in either direction. 0: never. @default 0 */
   idleTimeout?: number;
@@ -363,6 +363,11 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
       socket.destroy();
       return;
     }
+    const max = this.#options.maxConnections;
+    if (max > 0 && this.#live.size >= max) {
+      this.#refuseSocket(socket);
+      return;
+    }
     const conn = new TcpServerConnection(this, this.#nextId++, socket);
     (socket as TaggedSocket)[CONN] = conn;
     this.#live.add(conn);
@@ -382,8 +387,29 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.emit('connect', conn);
   }
 
-  /** @internal Called on a refused (dropped) connection. */
-  refuse(remoteAddress: string, remotePort: number): void {
+  /**
+   * Refuse a client cleanly: send FIN at once and read (and drop) what it sends until it closes, so the
+   * kernel does not answer its unread data with a reset. At most {@link REFUSING_CAP} refusals linger (for
+   * up to a second each); past that, under a flood, extra clients are closed at once.
+   */
+  #refuseSocket(socket: net.Socket): void {
+    this.#refuse(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
+    if (this.#refusing >= REFUSING_CAP) {
+      socket.destroy();
+      return;
+    }
+    this.#refusing++;
+    socket.on('error', ignore);
+    socket.once('close', () => {
+      this.#refusing--;
+    });
+    socket.setTimeout(REFUSING_LINGER_MS, () => socket.destroy());
+    socket.resume();
+    socket.end();
+  }
+  #refusing = 0;
+
+  #refuse(remoteAddress: string, remotePort: number): void {
     this.#refused++;
     if (this.listenerCount('refuse') > 0) {
       this.emit('refuse', { remoteAddress, remotePort, peer: formatHostPort(remoteAddress, remotePort) });
@@ -458,6 +484,13 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     }
   }
 }
+
+/** Most refused clients kept (for a clean FIN) at once. */
+const REFUSING_CAP = 1024;
+/** How long a refused client may linger before it is closed. */
+const REFUSING_LINGER_MS = 1000;
+
+function ignore(): void {}
 
 // Shared socket listeners (no per-connection closures). `this` is the socket.
 function onSocketError(this: TaggedSocket, err: NodeJS.ErrnoException): void {
@@ -574,7 +607,6 @@ export async function createTcpServer(options: TcpServerOptions, handler: TcpHan
   // TCP_NODELAY through Node (set on each accepted socket); the other options go on the listener below.
   const noDelay = options.socketOptions?.noDelay ?? opts.noDelay;
   const server = net.createServer({ allowHalfOpen: true, noDelay });
-  if (opts.maxConnections > 0) server.maxConnections = opts.maxConnections;
 
   let tcp: TcpServer | undefined;
   server.on('connection', (socket: net.Socket) => {
@@ -584,7 +616,6 @@ export async function createTcpServer(options: TcpServerOptions, handler: TcpHan
     }
     tcp.accept(socket, handler);
   });
-  server.on('drop', (data) => tcp?.refuse(data?.remoteAddress ?? 'unknown', data?.remotePort ?? 0));
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {

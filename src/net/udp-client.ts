@@ -212,7 +212,6 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
   }
   if (options.socketOptions) validateSocketOptions(options.socketOptions);
   const payload = typeof o.message === 'string' ? Buffer.from(o.message, 'utf8') : Buffer.from(o.message);
-  if (payload.length > MAX_UDP_PAYLOAD_IPV6) checkUdpPayload(payload.length, 6);
   const signal = options.signal;
   throwIfAborted(signal, `UDP request to ${formatHostPort(host, port)}`);
 

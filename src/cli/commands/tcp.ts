@@ -202,6 +202,14 @@ function reporter(io: Io, quiet: boolean) {
   };
 }
 
+function stopping(io: Io, open: number, closeTimeout: number | undefined): void {
+  if (open > 0) {
+    io.err(
+      `Stopping: letting ${open} open connection${open === 1 ? '' : 's'} finish (up to ${closeTimeout ?? 5000} ms)`,
+    );
+  }
+}
+
 async function listen(io: Io, address: string, flags: ListenFlags): Promise<number> {
   const plan = planListen(address, flags);
 
@@ -249,11 +257,10 @@ async function listen(io: Io, address: string, flags: ListenFlags): Promise<numb
     );
     io.signal.addEventListener(
       'abort',
-      () =>
-        io.err(
-          `Stopping: letting ${workers.stats().active} open connections finish (up to ${plan.server.closeTimeout ?? 5000} ms)`,
-        ),
-      { once: true },
+      () => stopping(io, workers.stats().active, plan.server.closeTimeout),
+      {
+        once: true,
+      },
     );
     const stats = await workers.finished;
     io.err(`Stopped: ${totalsLine(stats)}`);
@@ -283,18 +290,9 @@ async function listen(io: Io, address: string, flags: ListenFlags): Promise<numb
   server.on('disconnect', (s) => out.disconnect(s));
   server.on('refuse', (r) => out.refuse(r.peer, plan.server.maxConnections));
   server.on('error', (err) => io.err(`Warning: ${err.message}`));
-  io.signal.addEventListener(
-    'abort',
-    () => {
-      const open = server.connections.size;
-      if (open > 0) {
-        io.err(
-          `Stopping: letting ${open} open connection${open === 1 ? '' : 's'} finish (up to ${plan.server.closeTimeout ?? 5000} ms)`,
-        );
-      }
-    },
-    { once: true },
-  );
+  io.signal.addEventListener('abort', () => stopping(io, server.connections.size, plan.server.closeTimeout), {
+    once: true,
+  });
   const stats = await server.finished;
   io.err(`Stopped: ${totalsLine(stats)}`);
   out.event({ event: 'stopped', ...stats });
@@ -391,6 +389,8 @@ async function sendMessage(
     });
   } else {
     (io.stdout as Writable).write(reply);
+    // The reply to a text message is text: end it with a newline when it has none (--json has the exact bytes).
+    if (reply.length > 0 && reply[reply.length - 1] !== 0x0a) io.out('');
     io.err(
       `Connected to ${where} from ${formatHostPort(conn.localAddress, conn.localPort)} in ${formatMs(conn.connectMs)}; sent ${formatBytes(Buffer.byteLength(message))}, received ${formatBytes(reply.length)}${reply.length ? ` (last byte after ${formatMs(replyMs)})` : ''}; ${result === 'server' ? 'the server closed the connection' : `no more data for ${wait} ms`}`,
     );
@@ -501,7 +501,7 @@ ${examples([
     )
     .argument('<host>', 'host name or address')
     .argument('<port>', 'port')
-    .option('--message <text>', 'send TEXT, print the reply, exit')
+    .option('--message <text>', 'send TEXT, print the reply (with a final newline if it has none), exit')
     .option('--wait <ms>', 'with --message: how long to wait for the reply and for more of it (default 2000)')
     .option('--timeout <ms>', 'give up connecting after MS (name lookup and handshake)')
     .option('--idle-timeout <ms>', 'close the connection after MS without data either way')

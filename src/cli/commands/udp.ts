@@ -150,7 +150,8 @@ async function send(io: Io, hostArg: string, portArg: string, flags: SendFlags):
   if (io.json) io.printJson(replyJson(r));
   else {
     (io.stdout as Writable).write(r.data);
-    if (r.data.length > 0 && r.data[r.data.length - 1] !== 0x0a && io.stdinIsTTY) io.out('');
+    // A datagram is a message: end it with a newline when it has none (--json has the exact bytes).
+    if (r.data.length > 0 && r.data[r.data.length - 1] !== 0x0a) io.out('');
     io.err(
       `Reply from ${from}: ${formatBytes(r.size)} in ${formatMs(r.rttMs)} (try ${r.attempts} of ${retries + 1}; sent ${formatBytes(r.sent)} from ${formatHostPort(r.local.address, r.local.port)})`,
     );
