@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   tcp: () => import('./commands/tcp.js'),
   udp: () => import('./commands/udp.js'),
   probe: () => import('./commands/probe.js'),
+  demo: () => import('./commands/demo.js'),
 };
 
 function version(): string {

@@ -1,0 +1,410 @@
+/**
+ * The sections of `soket demo`: each shows one capability against soket's own servers on loopback, says in one
+ * line what happens at the socket level, and returns a JSON-able result plus the lines to print. Servers a
+ * section starts are registered with `ctx.defer` and closed by the command when the demo ends or is
+ * interrupted. Nothing here sends a packet beyond loopback.
+ *
+ * @module
+ */
+import { once } from 'node:events';
+import net from 'node:net';
+import { withTimeout } from '../core/deadline.js';
+import { resolve } from '../dns/resolve.js';
+import { reverse } from '../dns/reverse.js';
+import { findServices } from '../dns/services.js';
+import { ffiAvailable } from '../net/ffi.js';
+import { hostInfo } from '../net/host-info.js';
+import { probe } from '../net/probe.js';
+import { getSocketOptions, setSocketOptions } from '../net/sockopt.js';
+import { connectTcp } from '../net/tcp-client.js';
+import { replyHandler } from '../net/tcp-modes.js';
+import { createTcpServer } from '../net/tcp-server.js';
+import { udpRequest } from '../net/udp-client.js';
+import { createUdpServer, udpReplyHandler } from '../net/udp-server.js';
+import { sntpQuery } from '../ntp/client.js';
+import { createSntpServer } from '../ntp/server.js';
+import { formatBytes, formatMs, table } from './format.js';
+import type { Colors } from './io.js';
+
+/** What a section gets. */
+export interface DemoContext {
+  /** Fires when the demo is interrupted. */
+  signal: AbortSignal;
+  /** Register a cleanup (server close) to run when the demo ends, even when interrupted. */
+  defer(cleanup: () => unknown): void;
+  /** Ports of the demo's own servers, for the probe section. */
+  ports: { tcp?: number; closed?: number };
+  color: Colors;
+}
+
+/** What a section returns. */
+export interface SectionOutput {
+  /** The machine-readable result (`--json`). */
+  result: Record<string, unknown>;
+  /** Text lines to print under the section heading. */
+  lines: string[];
+}
+
+/** One section of the demo. */
+export interface DemoSection {
+  id: string;
+  title: string;
+  /** One line: what happens at the socket level. */
+  socketLevel: string;
+  run(ctx: DemoContext): Promise<SectionOutput>;
+}
+
+/** The reply the demo's TCP and UDP servers send, as in a classic course exercise. */
+const REPLY = 'message received';
+const HELLO = 'Hello, server!';
+const CONCURRENT_CLIENTS = 100;
+
+async function tcpExchange(
+  port: number,
+  message: string,
+  signal: AbortSignal,
+): Promise<{ reply: string; ms: number }> {
+  const t0 = performance.now();
+  const { socket } = await connectTcp({
+    host: '127.0.0.1',
+    port,
+    connectTimeout: 2000,
+    timeout: 5000,
+    signal,
+  });
+  try {
+    socket.end(`${message}\n`);
+    const chunks: Buffer[] = [];
+    for await (const chunk of socket) chunks.push(chunk as Buffer);
+    return { reply: Buffer.concat(chunks).toString('utf8').trim(), ms: performance.now() - t0 };
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** A free loopback port nobody listens on (bound, then released), for the probe's "closed" case. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => s.once('listening', r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Every section, in order. */
+export const DEMO_SECTIONS: readonly DemoSection[] = [
+  {
+    id: 'host',
+    title: 'Host information',
+    socketLevel:
+      'gethostname(), getaddrinfo() on it, and connect() on a UDP socket so the kernel picks the source address (no packet is sent)',
+    async run(ctx) {
+      const info = await hostInfo({ signal: ctx.signal });
+      const p4 = info.primary.ipv4;
+      const p6 = info.primary.ipv6;
+      const result = {
+        hostname: info.hostname,
+        fqdn: info.fqdn,
+        resolvesTo: info.resolved.addresses,
+        primaryIPv4: p4.address,
+        primaryIPv6: p6.address,
+        interfaces: info.interfaces.length,
+        warnings: info.warnings,
+      };
+      const lines = [
+        table([
+          ['host name', info.hostname],
+          ['FQDN', info.fqdn],
+          [
+            'resolves to',
+            info.resolved.addresses.join(', ') + (info.resolved.loopback ? '  (loopback!)' : ''),
+          ],
+          ['primary IPv4', p4.address ?? `unavailable: ${p4.unavailable}`],
+          ['primary IPv6', p6.address ?? `unavailable: ${p6.unavailable}`],
+          [
+            'interfaces',
+            `${info.interfaces.length} addresses on ${new Set(info.interfaces.map((i) => i.name)).size} interfaces`,
+          ],
+        ]),
+      ];
+      if (info.resolved.loopback) {
+        lines.push(
+          ctx.color.yellow(
+            'gethostbyname(gethostname()) gives a loopback address here; the primary address is the real one',
+          ),
+        );
+      }
+      return { result, lines };
+    },
+  },
+  {
+    id: 'dns',
+    title: 'Name resolution',
+    socketLevel:
+      'getaddrinfo("localhost") reads /etc/hosts (then DNS); getnameinfo(127.0.0.1) maps the address back',
+    async run(ctx) {
+      const fwd = await resolve('localhost', { timeout: 3000, signal: ctx.signal });
+      const rev = await reverse('127.0.0.1', { timeout: 3000, signal: ctx.signal });
+      const addresses = fwd.records.map((r) => r.data);
+      return {
+        result: {
+          forward: { name: 'localhost', addresses, elapsedMs: fwd.elapsedMs },
+          reverse: { address: '127.0.0.1', names: rev.names, elapsedMs: rev.elapsedMs },
+        },
+        lines: [
+          table([
+            ['localhost →', `${addresses.join(', ')}  ${ctx.color.dim(formatMs(fwd.elapsedMs))}`],
+            ['127.0.0.1 →', `${rev.names.join(', ')}  ${ctx.color.dim(formatMs(rev.elapsedMs))}`],
+          ]),
+        ],
+      };
+    },
+  },
+  {
+    id: 'services',
+    title: 'Services',
+    socketLevel:
+      'getservbyport()/getservbyname(): the /etc/services database (an embedded copy where it is missing)',
+    async run() {
+      const found = ['80/tcp', '25/tcp', '53/udp'].map((q) => ({ query: q, entry: findServices(q)[0] }));
+      const source = found[0]?.entry?.source ?? 'unknown';
+      return {
+        result: {
+          source,
+          services: found.map(({ query, entry }) => ({
+            query,
+            name: entry?.name,
+            port: entry?.port,
+            protocol: entry?.protocol,
+            aliases: entry?.aliases,
+          })),
+        },
+        lines: [
+          table(
+            found.map(({ query, entry }) => [
+              query,
+              '→',
+              entry?.name ?? '?',
+              entry?.aliases.length ? aliasText(entry.aliases) : '',
+            ]),
+          ),
+          `source: ${source}`,
+        ],
+      };
+    },
+  },
+  {
+    id: 'sockopt',
+    title: 'Socket options and timeouts',
+    socketLevel:
+      "getsockopt()/setsockopt() on the socket's file descriptor: SO_SNDBUF before and after setting 4096 bytes",
+    async run(ctx) {
+      const server = net.createServer((s) => s.resume()).listen(0, '127.0.0.1');
+      await new Promise((r) => server.once('listening', r));
+      ctx.defer(() => new Promise((r) => server.close(r)));
+      const { socket } = await connectTcp({
+        host: '127.0.0.1',
+        port: (server.address() as net.AddressInfo).port,
+        connectTimeout: 2000,
+        signal: ctx.signal,
+      });
+      ctx.defer(() => {
+        socket.destroy();
+      });
+      const defaultTimeout = socket.timeout ?? null;
+      const ffi = ffiAvailable();
+      if (!ffi.ok) {
+        return {
+          result: { defaultTimeoutMs: defaultTimeout, sendBuffer: null, unavailable: ffi.reason },
+          lines: [
+            `default timeout of a fresh socket: ${defaultTimeout ?? 'none'} (it waits forever unless told)`,
+            ctx.color.yellow(`socket options unavailable: ${ffi.reason}`),
+          ],
+        };
+      }
+      const before = getSocketOptions(socket);
+      const after = setSocketOptions(socket, { sendBufferSize: 4096 });
+      socket.destroy();
+      return {
+        result: {
+          defaultTimeoutMs: defaultTimeout,
+          sendBuffer: { before: before.sendBufferSize, requested: 4096, after: after.sendBufferSize },
+          receiveBuffer: before.receiveBufferSize,
+          noDelay: before.noDelay,
+        },
+        lines: [
+          `default timeout of a fresh socket: ${defaultTimeout ?? 'none'} (it waits forever unless told; soket's calls take a timeout)`,
+          `SO_SNDBUF before: ${before.sendBufferSize} bytes (${formatBytes(before.sendBufferSize)})`,
+          `SO_SNDBUF after setting 4096: ${after.sendBufferSize} bytes${after.sendBufferSize === 8192 ? ' (Linux doubles what you set, for its bookkeeping)' : ''}`,
+        ],
+      };
+    },
+  },
+  {
+    id: 'tcp',
+    title: 'TCP server and clients',
+    socketLevel:
+      'socket(), bind(), listen(), accept() on one side; connect(), send(), recv() on the other; FIN closes each direction',
+    async run(ctx) {
+      const server = await createTcpServer(
+        { host: '127.0.0.1', port: 0, signal: ctx.signal },
+        replyHandler({ text: REPLY }),
+      );
+      ctx.defer(() => server.close());
+      ctx.ports.tcp = server.address.port;
+      const one = await tcpExchange(server.address.port, HELLO, ctx.signal);
+      // All clients connect first and only then send, so the server really holds them at the same time.
+      const t0 = performance.now();
+      const clients = await Promise.all(
+        Array.from({ length: CONCURRENT_CLIENTS }, () =>
+          connectTcp({
+            host: '127.0.0.1',
+            port: server.address.port,
+            connectTimeout: 2000,
+            timeout: 5000,
+            signal: ctx.signal,
+          }),
+        ),
+      );
+      // The kernel completes handshakes before the server's accept() runs: wait until it has accepted all.
+      await withTimeout(
+        async (signal) => {
+          while (server.stats().active < CONCURRENT_CLIENTS) await once(server, 'connect', { signal });
+        },
+        { timeout: 5000, signal: ctx.signal },
+        { phase: 'response', target: `the demo TCP server accepting ${CONCURRENT_CLIENTS} clients` },
+      );
+      const held = server.stats().active;
+      const replies = await Promise.all(
+        clients.map(async ({ socket }, i) => {
+          socket.end(`client ${i}\n`);
+          const chunks: Buffer[] = [];
+          for await (const chunk of socket) chunks.push(chunk as Buffer);
+          socket.destroy();
+          return Buffer.concat(chunks).toString('utf8').trim();
+        }),
+      );
+      const ok = replies.filter((r) => r === REPLY).length;
+      const ms = performance.now() - t0;
+      const stats = server.stats();
+      return {
+        result: {
+          port: server.address.port,
+          mode: 'reply',
+          first: { sent: HELLO, reply: one.reply, ms: one.ms },
+          concurrent: { clients: CONCURRENT_CLIENTS, held, ok, ms },
+          accepted: stats.accepted,
+        },
+        lines: [
+          `server on 127.0.0.1:${server.address.port} in reply mode`,
+          `one client sent "${HELLO}", got "${one.reply}" in ${formatMs(one.ms)}`,
+          `${CONCURRENT_CLIENTS} clients connected at once (${held} held by the server), then all sent: ${ok}/${CONCURRENT_CLIENTS} correct replies in ${formatMs(ms)}`,
+        ],
+      };
+    },
+  },
+  {
+    id: 'udp',
+    title: 'UDP server and client',
+    socketLevel:
+      "sendto() one datagram and recvfrom() the reply; no connection, each reply goes to the sender's own address",
+    async run(ctx) {
+      const server = await createUdpServer(
+        { host: '127.0.0.1', port: 0, signal: ctx.signal },
+        udpReplyHandler(REPLY),
+      );
+      ctx.defer(() => server.close());
+      const reply = await udpRequest({
+        host: '127.0.0.1',
+        port: server.address.port,
+        message: HELLO,
+        timeout: 2000,
+        signal: ctx.signal,
+      });
+      const text = reply.data.toString('utf8');
+      return {
+        result: {
+          port: server.address.port,
+          sent: HELLO,
+          reply: text,
+          from: reply.from,
+          rttMs: reply.rttMs,
+          truncated: reply.truncated,
+        },
+        lines: [
+          `server on 127.0.0.1:${server.address.port}`,
+          `sent "${HELLO}" from port ${reply.local.port}, got "${text}" from ${reply.from.address}:${reply.from.port} in ${formatMs(reply.rttMs)}`,
+        ],
+      };
+    },
+  },
+  {
+    id: 'ntp',
+    title: 'SNTP time',
+    socketLevel:
+      'a 48-byte NTP request over UDP; the server copies our transmit time into its origin field, and four timestamps give offset and delay',
+    async run(ctx) {
+      // This demo server declares itself synchronised (leap 0): a machine without NTP would otherwise make it
+      // announce "unsynchronised" (leap 3), which soket's client rightly refuses.
+      const server = await createSntpServer({
+        host: '127.0.0.1',
+        port: 0,
+        leap: 0,
+        stratum: 2,
+        signal: ctx.signal,
+      });
+      ctx.defer(() => server.close());
+      const r = await sntpQuery('127.0.0.1', {
+        port: server.address.port,
+        timeout: 2000,
+        signal: ctx.signal,
+      });
+      return {
+        result: {
+          port: server.address.port,
+          offsetMs: r.offset * 1000,
+          delayMs: r.delay * 1000,
+          stratum: r.stratum,
+          referenceId: r.referenceIdText,
+          leap: r.leapText,
+        },
+        lines: [
+          `server on 127.0.0.1:${server.address.port}, stratum 2`,
+          `offset ${formatMs(r.offset * 1000)}, delay ${formatMs(r.delay * 1000)}, stratum ${r.stratum}, reference ${r.referenceIdText}, leap ${r.leapText}`,
+        ],
+      };
+    },
+  },
+  {
+    id: 'probe',
+    title: 'Port probe',
+    socketLevel:
+      'connect() to each port: a completed handshake is open, a reset (connection refused) is closed',
+    async run(ctx) {
+      const open = ctx.ports.tcp;
+      const closed = await closedPort();
+      const ports = open === undefined ? [closed] : [open, closed];
+      const results = await probe('127.0.0.1', ports, { timeout: 1000, signal: ctx.signal });
+      return {
+        result: {
+          host: '127.0.0.1',
+          results: results.map((r) => ({ port: r.port, state: r.state, connectMs: r.connectMs })),
+        },
+        lines: [
+          table(
+            results.map((r) => [
+              String(r.port),
+              r.state === 'open' ? ctx.color.green('open') : ctx.color.dim(r.state),
+              r.port === open ? "(the demo's TCP server)" : '(nobody listens)',
+              r.connectMs === null ? '' : formatMs(r.connectMs),
+            ]),
+          ),
+        ],
+      };
+    },
+  },
+];
+
+function aliasText(aliases: string[]): string {
+  return `aliases: ${aliases.join(' ')}`;
+}
