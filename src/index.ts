@@ -62,6 +62,12 @@ export {
   writeNtpTimestampMs,
 } from './codec/ntp-timestamp.js';
 export { formatServices, type ParsedServices, parseServices, type ServiceRecord } from './codec/services.js';
+export {
+  type FinishedTask,
+  type RunBoundedOptions,
+  runBounded,
+  type StartedTask,
+} from './core/bounded.js';
 export { type Clock, manualClock, systemClock } from './core/clock.js';
 export { Deadline, sleep, type WaitOptions, withTimeout } from './core/deadline.js';
 export { onDebug, SOKET_CHANNEL, type SoketEvent } from './core/debug.js';
@@ -84,7 +90,6 @@ export {
   UnsynchronizedError,
   ValidationError,
 } from './core/errors.js';
-export { type MapConcurrentOptions, mapConcurrent } from './core/pool.js';
 export {
   formatHostPort,
   type HostPort,

@@ -8,7 +8,7 @@ import dns from 'node:dns';
 import { debug } from '../core/debug.js';
 import { ValidationError } from '../core/errors.js';
 import { parseAddress } from '../core/validate.js';
-import type { StartedTask } from './bounded.js';
+import type { StartedTask } from '../core/bounded.js';
 import { type LookupTarget, lookupError, timeoutDetail, timeoutTarget } from './lookup-error.js';
 import { raceLookup } from './race.js';
 import { createResolver, planResolve, type ResolverKind } from './resolve.js';

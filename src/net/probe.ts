@@ -7,10 +7,10 @@
  */
 import dns from 'node:dns/promises';
 import net from 'node:net';
+import { runBounded } from '../core/bounded.js';
 import { elapsedMs, systemClock } from '../core/clock.js';
 import { withTimeout } from '../core/deadline.js';
 import { NetworkError, SoketError, TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
-import { mapConcurrent } from '../core/pool.js';
 import { parseHost, parseInteger, parsePort } from '../core/validate.js';
 import { connectTcp } from './tcp-client.js';
 
@@ -165,28 +165,45 @@ export async function* probePorts(
   if (ports.length > MAX_PROBE_PORTS) throw new ValidationError(`Too many ports: at most ${MAX_PROBE_PORTS}`);
   const list = ports.map((p) => parsePort(p));
   const address = await resolveTarget(target, checked.family, checked.lookupTimeout, options.signal);
-  yield* mapConcurrent(
+  const signal = options.signal;
+  yield* runBounded(
     list,
-    async (port, _i, signal) => {
-      const start = systemClock.monotonic();
-      try {
-        const c = await connectTcp({ host: address, port, connectTimeout: checked.timeout, signal });
-        c.socket.destroy();
-        return {
-          port,
-          state: 'open',
-          address,
-          connectMs: elapsedMs(start),
-          code: null,
-          reason: null,
-        } as const;
-      } catch (err) {
-        if (signal.aborted) throw err;
-        return classify(port, address, err);
-      }
+    (port) => {
+      const result = probeOne(address, port, checked.timeout, signal);
+      return { result, settled: result };
     },
-    { concurrency: checked.concurrency, ...(options.signal ? { signal: options.signal } : {}) },
+    {
+      concurrency: checked.concurrency,
+      signal,
+      // probeOne turns every failure into a result; only an abort reaches here as an error.
+      map: (task) => {
+        if (task.ok) return task.value;
+        throw task.error;
+      },
+    },
   );
+}
+
+async function probeOne(
+  address: string,
+  port: number,
+  timeout: number,
+  signal?: AbortSignal,
+): Promise<ProbeResult> {
+  const start = systemClock.monotonic();
+  try {
+    const c = await connectTcp({
+      host: address,
+      port,
+      connectTimeout: timeout,
+      ...(signal ? { signal } : {}),
+    });
+    c.socket.destroy();
+    return { port, state: 'open', address, connectMs: elapsedMs(start), code: null, reason: null };
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    return classify(port, address, err);
+  }
 }
 
 /**

@@ -11,7 +11,6 @@ import {
   reverseMany,
   systemLookupSlots,
 } from '../../src/dns/batch.js';
-import { runBounded } from '../../src/dns/bounded.js';
 import { startDnsResponder } from '../helpers/dns-responder.js';
 import { type Dnsmasq, startDnsmasq, ZONE } from '../helpers/dnsmasq.js';
 import { findExecutable, requirePeer, STRICT } from '../helpers/peers.js';
@@ -168,46 +167,6 @@ describe('bounded concurrency', () => {
     } finally {
       await silent.close();
     }
-  });
-
-  test('runBounded: unordered yields by arrival, ordered by index, early break stops starting tasks', async () => {
-    const delays = [30, 5, 15, 1];
-    const start = (ms: number) => {
-      const p = new Promise<number>((r) => setTimeout(() => r(ms), ms));
-      return { result: p, settled: p };
-    };
-    const byArrival = await collect(runBounded(delays, start, { concurrency: 4 }));
-    assert.deepEqual(
-      byArrival.map((d) => d.index),
-      [3, 1, 2, 0],
-    );
-    const ordered = await collect(runBounded(delays, start, { concurrency: 2, ordered: true }));
-    assert.deepEqual(
-      ordered.map((d) => (d.ok ? d.value : -1)),
-      delays,
-    );
-    let started = 0;
-    for await (const _ of runBounded(
-      Array.from({ length: 100 }, (_, i) => i),
-      () => {
-        started++;
-        const p = new Promise<number>((r) => setTimeout(() => r(1), 10));
-        return { result: p, settled: p };
-      },
-      { concurrency: 3 },
-    )) {
-      break;
-    }
-    const atBreak = started;
-    await new Promise((r) => setTimeout(r, 60));
-    assert.ok(atBreak <= 6, `started ${atBreak}`);
-    assert.equal(started, atBreak, 'nothing started after the break');
-    const failing = await collect(
-      runBounded([1], () => ({ result: Promise.reject(new Error('x')), settled: Promise.resolve() }), {
-        concurrency: 1,
-      }),
-    );
-    assert.equal(failing[0]?.ok, false);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
- * The scheduler under DNS batches: at most `concurrency` lookups in flight, results yielded as they arrive or
- * in input order. Two things set it apart from a plain promise pool:
+ * The scheduler under every batch (DNS names, probed ports): at most `concurrency` tasks in flight, results
+ * yielded as they arrive or in input order. Unbounded bursts are what make c-ares drop queries and exhaust
+ * libuv's thread pool. Two things set it apart from a plain promise pool:
  *
  * - a task reports its result (`result`) separately from when it really stops using the resolver
  *   (`settled`): a lookup that timed out for the caller may still be running in c-ares or in libuv's thread
@@ -9,8 +10,8 @@
  *
  * @module
  */
-import { abortError } from '../core/deadline.js';
-import { ValidationError } from '../core/errors.js';
+import { abortError } from './deadline.js';
+import { ValidationError } from './errors.js';
 
 /** A started task: what it reports, and when it has really finished. */
 export interface StartedTask<T> {
