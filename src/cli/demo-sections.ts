@@ -234,7 +234,7 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
         },
         lines: [
           `default timeout of a fresh socket: ${defaultTimeout ?? 'none'} (it waits forever unless told; soket's calls take a timeout)`,
-          `SO_SNDBUF before: ${before.sendBufferSize} bytes (${formatBytes(before.sendBufferSize)})`,
+          `SO_SNDBUF before: ${before.sendBufferSize} bytes (${formatBytes(before.sendBufferSize)}; TCP sizes it automatically until you set it)`,
           `SO_SNDBUF after setting 4096: ${after.sendBufferSize} bytes${after.sendBufferSize === 8192 ? ' (Linux doubles what you set, for its bookkeeping)' : ''}`,
         ],
       };

@@ -135,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
 Exit codes: 0 success, 1 the operation failed (not found, timeout, refused, ...), 2 invalid usage or input.
 
 Examples:
+  $ soket demo
   $ soket info
   $ soket service http
   $ soket service 53/udp --json

@@ -1,7 +1,7 @@
 /**
  * Every ```ts block in the README and docs/*.md is type-checked against the real library (as `import ... from
- * 'soket'`), so the documented API cannot drift from the code. Blocks fenced as ```sh, ```text or ```js are
- * not checked.
+ * 'soket'`), so the documented API cannot drift from the code, and the guide's snippets are run. Blocks fenced
+ * as ```sh, ```text or ```js are not checked.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -65,5 +65,24 @@ describe('documentation examples', () => {
       return `${b.file}:${b.line + Number(line) - 2}`;
     });
     assert.equal(r.status, 0, `documentation examples do not type-check:\n${located}`);
+  });
+
+  // The guide's snippets talk only to loopback, so they are run, not just type-checked. `import ... from
+  // 'soket'` resolves to the built package through its own `exports` (a package self-reference).
+  test('every ```ts block in docs/guide.md runs to completion', async () => {
+    const guide = blocks('docs/guide.md');
+    assert.ok(guide.length >= 8, 'the guide has its snippets');
+    mkdirSync(DIR, { recursive: true });
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    for (const [i, b] of guide.entries()) {
+      const file = join(DIR, `guide-${i}.mts`);
+      writeFileSync(file, `${b.code}\nexport {};\n`);
+      const r = spawnSync(process.execPath, ['--import', tsx, file], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        cwd: ROOT,
+      });
+      assert.equal(r.status, 0, `${b.file}:${b.line} failed:\n${r.stdout}\n${r.stderr}`);
+    }
   });
 });
