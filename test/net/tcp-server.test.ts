@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { AbortError, NetworkError, UnsupportedError, ValidationError } from '../../src/core/errors.js';
+import { ffiAvailable } from '../../src/net/ffi.js';
+import { getSocketOptions } from '../../src/net/sockopt.js';
 import { echoHandler } from '../../src/net/tcp-modes.js';
 import {
   createTcpServer,
@@ -10,6 +12,7 @@ import {
   type TcpConnectionSummary,
   type TcpServer,
 } from '../../src/net/tcp-server.js';
+import { requireCapability } from '../helpers/peers.js';
 
 const servers: TcpServer[] = [];
 after(async () => {
@@ -241,5 +244,20 @@ describe('createTcpServer', () => {
       Array.from({ length: 20 }, (_, i) => `m${i}`),
     );
     assert.equal(a.stats().accepted + b.stats().accepted, 20);
+  });
+
+  test('socketOptions are set on the listener and inherited by accepted sockets', async (t) => {
+    const ffi = ffiAvailable();
+    if (!requireCapability(t, ffi.ok, ffi.ok ? '' : ffi.reason)) return;
+    let accepted: ReturnType<typeof getSocketOptions> | undefined;
+    const s = await start({ socketOptions: { receiveBufferSize: 65_536, keepAlive: true } }, (conn) => {
+      accepted = getSocketOptions(conn.socket);
+      echoHandler()(conn);
+    });
+    assert.equal(s.socketOptions?.receiveBufferSize, 131_072, 'Linux doubles the size asked for');
+    assert.equal((await exchange(s.address.port, 'x')).data.toString(), 'x');
+    assert.equal(accepted?.receiveBufferSize, 131_072);
+    assert.equal(accepted?.keepAlive, true);
+    assert.equal(accepted?.noDelay, true, 'noDelay is on by default');
   });
 });

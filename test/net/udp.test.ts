@@ -4,6 +4,8 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { after, describe, test } from 'node:test';
 import { NetworkError, TimeoutError, ValidationError } from '../../src/core/errors.js';
+import { ffiAvailable } from '../../src/net/ffi.js';
+import { getSocketOptions } from '../../src/net/sockopt.js';
 import { checkUdpPayload, udpDrops, udpRequest } from '../../src/net/udp-client.js';
 import {
   createUdpServer,
@@ -13,7 +15,7 @@ import {
   udpPrintHandler,
   udpReplyHandler,
 } from '../../src/net/udp-server.js';
-import { requirePeer } from '../helpers/peers.js';
+import { requireCapability, requirePeer } from '../helpers/peers.js';
 
 const servers: UdpServer[] = [];
 after(async () => {
@@ -90,6 +92,22 @@ describe('createUdpServer', () => {
     assert.equal(printed[0]?.text, 'hello\\x00there');
     assert.match(printed[0]?.peer ?? '', /^127\.0\.0\.1:\d+$/);
     assert.equal(p.stats().datagramsOut, 0);
+  });
+
+  test('socketOptions are applied after binding', async (t) => {
+    const ffi = ffiAvailable();
+    if (!requireCapability(t, ffi.ok, ffi.ok ? '' : ffi.reason)) return;
+    const s = await start({ socketOptions: { receiveBufferSize: 65_536, ttl: 7 } }, udpEchoHandler());
+    const o = getSocketOptions(s.socket);
+    assert.equal(o.receiveBufferSize, 131_072);
+    assert.equal(o.ttl, 7);
+    const r = await udpRequest({
+      host: '127.0.0.1',
+      port: s.address.port,
+      message: 'x',
+      socketOptions: { ttl: 3 },
+    });
+    assert.equal(r.data.toString(), 'x');
   });
 
   test('bind errors and bad options', async () => {
