@@ -4,7 +4,7 @@
  * `undefined` (callers then use their Node fallback, test/fixtures/tcp-hold.mjs).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { findExecutable } from './peers.js';
@@ -18,9 +18,15 @@ export function echoloadBinary(): string | undefined {
     built = null;
     const cc = findExecutable('cc') ?? findExecutable('gcc');
     if (cc && existsSync(SOURCE)) {
-      const out = `${os.tmpdir()}/soket-test-echoload-${process.pid}`;
+      // One binary shared by every run, rebuilt when the source is newer; built aside and renamed, so
+      // concurrent test processes never run a half-written file.
+      const out = `${os.tmpdir()}/soket-test-echoload`;
       try {
-        execFileSync(cc, ['-O2', '-o', out, SOURCE], { stdio: 'pipe' });
+        if (!existsSync(out) || statSync(out).mtimeMs < statSync(SOURCE).mtimeMs) {
+          const tmp = `${out}.${process.pid}`;
+          execFileSync(cc, ['-O2', '-o', tmp, SOURCE], { stdio: 'pipe' });
+          renameSync(tmp, out);
+        }
         built = out;
       } catch {
         built = null;
