@@ -37,32 +37,10 @@ const s = dgram.createSocket('udp4');
 s.on('message', (m, r) => s.send(m, r.port, r.address));
 s.bind(0, '127.0.0.1', () => console.log(s.address().port));
 `;
-const PY_TCP = `
-import socket, socketserver
-class Echo(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            data = self.request.recv(65536)
-            if not data:
-                break
-            self.request.sendall(data)
-class Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 4096
-srv = Server(('127.0.0.1', 0), Echo)
-print(srv.server_address[1], flush=True)
-srv.serve_forever()
-`;
-const PY_UDP = `
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('127.0.0.1', 0))
-print(s.getsockname()[1], flush=True)
-while True:
-    data, addr = s.recvfrom(65536)
-    s.sendto(data, addr)
-`;
+/** The thread-per-client Python echo server, shared with the interop tests. */
+const PY_TCP_FILE = fileURLToPath(new URL('../test/fixtures/py_echo_server.py', import.meta.url));
+/** The Python UDP echo loop, shared with the interop tests. */
+const PY_UDP_FILE = fileURLToPath(new URL('../test/fixtures/py_udp_echo_server.py', import.meta.url));
 
 export const LABELS: Record<ServerKind, { tcp: string; udp: string }> = {
   soket: { tcp: 'soket tcp listen --mode echo', udp: 'soket udp listen --mode echo' },
@@ -160,7 +138,7 @@ export async function startServer(kind: ServerKind, proto: 'tcp' | 'udp'): Promi
       break;
     case 'python':
       // stderr ignored: the Python server prints a traceback for every client that resets at the end of a run.
-      child = spawn(python, ['-c', proto === 'tcp' ? PY_TCP : PY_UDP], {
+      child = spawn(python, [proto === 'tcp' ? PY_TCP_FILE : PY_UDP_FILE], {
         stdio: ['ignore', 'pipe', 'ignore'],
       });
       port = await firstLine(child, 'stdout', /(\d+)/);

@@ -2,10 +2,11 @@
  * Shared helpers for benchmarks: machine description, the echoload C client, timing, and writing results
  * into docs/benchmarks.md (each scenario owns one section between markers).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { echoloadBinary, keyValues } from '../test/helpers/echoload.js';
 
 /** Repository root. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -53,37 +54,16 @@ export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-let echoloadPath: string | null | undefined;
-
 /**
- * Build ../shared/tools/echoload.c once (when a C compiler and the source are present) and return its path,
- * or `null` — callers then use their Node fallback client.
+ * Path of ../shared/tools/echoload.c built (once, shared with the tests), or `null` when there is no C compiler
+ * or no source — callers then use their Node fallback client.
  */
 export function echoload(): string | null {
-  if (echoloadPath !== undefined) return echoloadPath;
-  const src = fileURLToPath(new URL('../../shared/tools/echoload.c', import.meta.url));
-  const out = `${os.tmpdir()}/soket-echoload`;
-  echoloadPath = null;
-  if (existsSync(src) && have('cc')) {
-    try {
-      execFileSync('cc', ['-O2', '-o', out, src], { stdio: 'pipe' });
-      echoloadPath = out;
-    } catch {
-      echoloadPath = null;
-    }
-  }
-  return echoloadPath;
+  return echoloadBinary() ?? null;
 }
 
 /** Parse echoload's `key=value ...` output line. */
-export function parseKeyValues(line: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of line.trim().split(/\s+/)) {
-    const eq = pair.indexOf('=');
-    if (eq > 0) out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return out;
-}
+export const parseKeyValues = keyValues;
 
 /** Median of numbers. */
 export function median(values: number[]): number {

@@ -11,11 +11,11 @@
  * @module
  */
 import type dns from 'node:dns';
+import { deferIterator, runBounded, type StartedTask } from '../core/bounded.js';
 import { debug } from '../core/debug.js';
 import type { SoketError } from '../core/errors.js';
 import { toSoketError } from '../core/errors.js';
 import { parseInteger } from '../core/validate.js';
-import { deferIterator, runBounded, type StartedTask } from '../core/bounded.js';
 import {
   checkLookupName,
   createResolver,

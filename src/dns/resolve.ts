@@ -8,10 +8,10 @@
 import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import type { StartedTask } from '../core/bounded.js';
 import { debug } from '../core/debug.js';
 import { ValidationError } from '../core/errors.js';
 import { checkTimeout, isHostname, parseInteger } from '../core/validate.js';
-import type { StartedTask } from '../core/bounded.js';
 import { type LookupTarget, lookupError, timeoutDetail, timeoutTarget } from './lookup-error.js';
 import { raceLookup } from './race.js';
 import { type AnswerType, type DnsRecord, fromNode, parseRecordType, type RecordType } from './records.js';

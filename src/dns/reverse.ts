@@ -5,10 +5,10 @@
  * @module
  */
 import dns from 'node:dns';
+import type { StartedTask } from '../core/bounded.js';
 import { debug } from '../core/debug.js';
 import { ValidationError } from '../core/errors.js';
 import { parseAddress } from '../core/validate.js';
-import type { StartedTask } from '../core/bounded.js';
 import { type LookupTarget, lookupError, timeoutDetail, timeoutTarget } from './lookup-error.js';
 import { raceLookup } from './race.js';
 import { createResolver, planResolve, type ResolverKind } from './resolve.js';

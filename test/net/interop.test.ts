@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connectTcp } from '../../src/net/tcp-client.js';
 import { echoHandler, replyHandler } from '../../src/net/tcp-modes.js';
@@ -93,36 +94,13 @@ data, addr = s.recvfrom(1024)
 print(data.decode(), addr[0], addr[1])
 `;
 
-// The classic thread-per-client echo server; prints its port, serves until killed.
-const PY_THREADED_ECHO = `
-import socket, socketserver, sys
-class Echo(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            data = self.request.recv(65536)
-            if not data:
-                break
-            self.request.sendall(data)
-class Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-srv = Server(('127.0.0.1', 0), Echo)
-print(srv.server_address[1], flush=True)
-srv.serve_forever()
-`;
+// The classic thread-per-client echo server (shared with the benchmarks); prints its port, serves until killed.
+const PY_THREADED_ECHO = fileURLToPath(new URL('../fixtures/py_echo_server.py', import.meta.url));
 
-const PY_UDP_ECHO = `
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('127.0.0.1', 0))
-print(s.getsockname()[1], flush=True)
-while True:
-    data, addr = s.recvfrom(65536)
-    s.sendto(data, addr)
-`;
+const PY_UDP_ECHO = fileURLToPath(new URL('../fixtures/py_udp_echo_server.py', import.meta.url));
 
-async function pythonServer(python: string, code: string): Promise<number> {
-  const child = spawnTracked(python, ['-c', code]);
+async function pythonServer(python: string, script: string): Promise<number> {
+  const child = spawnTracked(python, [script]);
   const [line] = (await once(child.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
   return Number(line.toString().trim());
 }
