@@ -61,7 +61,7 @@ export function createProgress(io: Io, options: ProgressOptions): Progress {
   let ok = 0;
   let failed = 0;
   let drawn = false;
-  let lastDraw = 0;
+  let lastDraw = Number.NEGATIVE_INFINITY; // the first tick draws at once
   let timer: NodeJS.Timeout | undefined;
   let finished = false;
 
