@@ -1,14 +1,16 @@
-// Bundles the CLI into one minified CommonJS file, dist/soket.cjs, so `soket` starts fast: one file to read
-// and no ESM loader work (measured in bench/service-startup.bench.ts). The library itself is compiled by tsc
-// to dist/. The bundle is written to a temporary file and renamed, so a running test never sees half a file.
-import { renameSync } from 'node:fs';
+// Bundles the CLI so `soket` starts fast (measured in bench/service-startup.bench.ts):
+// - dist/soket.cjs: cli/main.ts with commander, minified CommonJS (no ESM loader work at start-up);
+// - dist/commands/<name>.cjs: one bundle per command, required by main only when that command runs, so
+//   `soket service 80` reads and compiles the service code and nothing of DNS, NTP or TCP.
+// Shared library code is copied into each command bundle; main therefore recognises errors by their `code`,
+// never by class. The library itself is compiled by tsc to dist/. Files are built into a temporary folder
+// and renamed into place, so a running test never sees half a file.
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
-const out = new URL('../dist/soket.cjs', import.meta.url).pathname;
-const tmp = `${out}.${process.pid}.tmp`;
-await build({
-  entryPoints: [new URL('../src/cli/main.ts', import.meta.url).pathname],
-  outfile: tmp,
+const root = new URL('..', import.meta.url).pathname;
+const tmp = `${root}dist/.cli-${process.pid}`;
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -20,6 +22,37 @@ await build({
   // import.meta.url in CommonJS: the bundle's own file URL (used by createRequire and package.json reads).
   banner: { js: 'const __soketImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__soketImportMetaUrl' },
+  // import() of a command becomes require(): loading a .cjs file through import() would start the ESM loader
+  // and its CommonJS export scanner, several ms of start-up for nothing.
+  supported: { 'dynamic-import': false },
   logLevel: 'warning',
-});
-renameSync(tmp, out);
+};
+
+/** main.ts imports './commands/NAME.js'; in the bundle that is the separate file './commands/NAME.cjs'. */
+const commandsAsFiles = {
+  name: 'commands-as-files',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/commands\/[a-z-]+\.js$/ }, (args) => ({
+      path: args.path.replace(/\.js$/, '.cjs'),
+      external: true,
+    }));
+  },
+};
+
+const commandDir = `${root}src/cli/commands/`;
+const commands = readdirSync(commandDir).filter((f) => f.endsWith('.ts'));
+rmSync(tmp, { recursive: true, force: true });
+try {
+  await build({
+    ...common,
+    entryPoints: commands.map((f) => `${commandDir}${f}`),
+    outdir: `${tmp}/commands`,
+    outExtension: { '.js': '.cjs' },
+  });
+  await build({ ...common, entryPoints: [`${root}src/cli/main.ts`], outfile: `${tmp}/soket.cjs`, plugins: [commandsAsFiles] });
+  mkdirSync(`${root}dist/commands`, { recursive: true });
+  for (const f of readdirSync(`${tmp}/commands`)) renameSync(`${tmp}/commands/${f}`, `${root}dist/commands/${f}`);
+  renameSync(`${tmp}/soket.cjs`, `${root}dist/soket.cjs`);
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -10,7 +10,7 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { AbortError, SoketError, ValidationError } from '../core/errors.js';
+import { AbortError, ValidationError } from '../core/errors.js';
 import { EXIT, type Register, type Runner } from './command.js';
 import { colorWanted, type Io, makeColors } from './io.js';
 
@@ -38,22 +38,29 @@ function version(): string {
   return pkg.version;
 }
 
+/**
+ * The stable `code` of an error from soket, or undefined. Each command is bundled on its own (see
+ * scripts/build-cli.mjs), so its error classes are not main's: errors are recognised by code, not by class.
+ */
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' ? code : undefined;
+}
+
 /** Errors that are the user's fault exit 2; everything else that failed exits 1. */
 function exitCodeFor(err: unknown): number {
-  if (err instanceof ValidationError) return EXIT.usage;
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  if (codeOf(err) === new ValidationError('').code) return EXIT.usage;
   return EXIT.failed;
 }
 
 function errorInfo(err: unknown): { code: string; message: string } {
-  if (err instanceof SoketError) return { code: err.code, message: err.message };
   if (err instanceof CommanderError) {
     return { code: 'SOKET_INVALID_ARGUMENT', message: err.message.replace(/^error: /, '') };
   }
-  const e = err as { code?: unknown; message?: unknown };
   return {
-    code: typeof e?.code === 'string' ? e.code : 'SOKET_INTERNAL',
-    message: typeof e?.message === 'string' ? e.message : String(err),
+    code: codeOf(err) ?? 'SOKET_INTERNAL',
+    message: err instanceof Error ? err.message : String(err),
   };
 }
 
@@ -148,7 +155,8 @@ Examples:
   }
 
   const first = args.find((a) => !a.startsWith('-'));
-  const wanted = first !== undefined && first in COMMANDS ? [first] : Object.keys(COMMANDS);
+  const versionOnly = first === undefined && (args.includes('-V') || args.includes('--version'));
+  const wanted = first !== undefined && first in COMMANDS ? [first] : versionOnly ? [] : Object.keys(COMMANDS);
   for (const name of wanted) {
     const load = COMMANDS[name];
     if (load) (await load()).register(program, run);
@@ -162,8 +170,8 @@ Examples:
     const info = errorInfo(err);
     if (json) io.printJson({ error: info });
     else io.err(`soket: ${oneLine(info.message)}${err instanceof CommanderError ? ' (see --help)' : ''}`);
-    if (err instanceof AbortError && controller.signal.aborted) return EXIT.interrupted;
-    if (!(err instanceof SoketError) && !(err instanceof CommanderError) && io.verbose) {
+    if (codeOf(err) === 'SOKET_ABORTED' && controller.signal.aborted) return EXIT.interrupted;
+    if (codeOf(err) === undefined && !(err instanceof CommanderError) && io.verbose) {
       io.err(String((err as Error)?.stack ?? err));
     }
     return exitCodeFor(err);
