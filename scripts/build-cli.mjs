@@ -49,9 +49,15 @@ try {
     outdir: `${tmp}/commands`,
     outExtension: { '.js': '.cjs' },
   });
-  await build({ ...common, entryPoints: [`${root}src/cli/main.ts`], outfile: `${tmp}/soket.cjs`, plugins: [commandsAsFiles] });
+  await build({
+    ...common,
+    entryPoints: [`${root}src/cli/main.ts`],
+    outfile: `${tmp}/soket.cjs`,
+    plugins: [commandsAsFiles],
+  });
   mkdirSync(`${root}dist/commands`, { recursive: true });
-  for (const f of readdirSync(`${tmp}/commands`)) renameSync(`${tmp}/commands/${f}`, `${root}dist/commands/${f}`);
+  for (const f of readdirSync(`${tmp}/commands`))
+    renameSync(`${tmp}/commands/${f}`, `${root}dist/commands/${f}`);
   renameSync(`${tmp}/soket.cjs`, `${root}dist/soket.cjs`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -156,7 +156,8 @@ Examples:
 
   const first = args.find((a) => !a.startsWith('-'));
   const versionOnly = first === undefined && (args.includes('-V') || args.includes('--version'));
-  const wanted = first !== undefined && first in COMMANDS ? [first] : versionOnly ? [] : Object.keys(COMMANDS);
+  const wanted =
+    first !== undefined && first in COMMANDS ? [first] : versionOnly ? [] : Object.keys(COMMANDS);
   for (const name of wanted) {
     const load = COMMANDS[name];
     if (load) (await load()).register(program, run);
