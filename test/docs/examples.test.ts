@@ -67,11 +67,11 @@ describe('documentation examples', () => {
     assert.equal(r.status, 0, `documentation examples do not type-check:\n${located}`);
   });
 
-  // The guide's snippets talk only to loopback, so they are run, not just type-checked. `import ... from
-  // 'soket'` resolves to the built package through its own `exports` (a package self-reference).
-  test('every ```ts block in docs/guide.md runs to completion', async () => {
-    const guide = blocks('docs/guide.md');
-    assert.ok(guide.length >= 8, 'the guide has its snippets');
+  // The guide's and the README's snippets talk only to loopback, so they are run, not just type-checked.
+  // `import ... from 'soket'` resolves to the built package through its own `exports` (a self-reference).
+  test('every ```ts block in docs/guide.md and README.md runs to completion', async () => {
+    const guide = [...blocks('docs/guide.md'), ...blocks('README.md')];
+    assert.ok(guide.length >= 9, 'the guide and the README have their snippets');
     mkdirSync(DIR, { recursive: true });
     const tsx = createRequire(import.meta.url).resolve('tsx');
     for (const [i, b] of guide.entries()) {
