@@ -67,6 +67,13 @@ describe('documentation examples', () => {
     assert.equal(r.status, 0, `documentation examples do not type-check:\n${located}`);
   });
 
+  test('docs/api.md names every runtime export of the library', async () => {
+    const api = await import('../../src/index.js');
+    const doc = readFileSync(join(ROOT, 'docs/api.md'), 'utf8');
+    const missing = Object.keys(api).filter((name) => !new RegExp(`\`[^\`]*\\b${name}\\b[^\`]*\``).test(doc));
+    assert.deepEqual(missing, [], 'exports not mentioned (in backticks) in docs/api.md');
+  });
+
   // The guide's and the README's snippets talk only to loopback, so they are run, not just type-checked.
   // `import ... from 'soket'` resolves to the built package through its own `exports` (a self-reference).
   test('every ```ts block in docs/guide.md and README.md runs to completion', async () => {
