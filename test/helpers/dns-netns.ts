@@ -26,6 +26,8 @@ export interface DnsNetnsOptions {
   extraArgs?: string[];
   /** resolv.conf `options` line. @default 'timeout:1 attempts:1' */
   resolvOptions?: string;
+  /** dnsmasq's port inside the namespace (not 53: something else answers for the system resolver). @default 53 */
+  port?: number;
 }
 
 /** Create the namespace, its resolver files and its dnsmasq; `stop()` removes all of it. */
@@ -47,7 +49,7 @@ export async function startDnsNetns(tag: string, options: DnsNetnsOptions = {}):
       `${(options.hosts ?? ['127.0.0.1 localhost', '::1 localhost ip6-localhost']).join('\n')}\n`,
     );
     const dnsmasq = await startDnsmasq({
-      port: 53,
+      port: options.port ?? 53,
       netns: name,
       ...(options.addnHosts ? { addnHosts: options.addnHosts } : {}),
       ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}),
