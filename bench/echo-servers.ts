@@ -6,9 +6,9 @@
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freeTcpPort, waitListening } from '../test/helpers/ports.js';
 import { echoload, have, parseKeyValues, SOKET_BIN } from './lib.js';
 
 const run = promisify(execFile);
@@ -56,14 +56,6 @@ export function available(kind: ServerKind): boolean {
   return true;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<number> {
   return new Promise((resolve, reject) => {
     let buf = '';
@@ -81,22 +73,6 @@ function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: Re
       reject(new Error(`server exited (${code}) before reporting its port: ${buf}`)),
     );
   });
-}
-
-async function waitTcp(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`nothing listens on ${port}`);
 }
 
 /**
@@ -144,13 +120,13 @@ export async function startServer(kind: ServerKind, proto: 'tcp' | 'udp'): Promi
       port = await firstLine(child, 'stdout', /(\d+)/);
       break;
     case 'socat': {
-      port = await freePort();
+      port = await freeTcpPort();
       const addr =
         proto === 'tcp'
           ? `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,backlog=4096`
           : `UDP-RECVFROM:${port},bind=127.0.0.1,fork`;
       child = spawn('socat', [addr, 'PIPE'], { stdio: ['ignore', 'ignore', 'ignore'] });
-      if (proto === 'tcp') await waitTcp(port);
+      if (proto === 'tcp') await waitListening(port);
       else await new Promise((r) => setTimeout(r, 200));
       break;
     }

@@ -5,6 +5,7 @@ import { after, describe, test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { hangingListener } from '../helpers/hanging-listener.js';
 import { requirePeer } from '../helpers/peers.js';
+import { freeTcpPort } from '../helpers/ports.js';
 
 const servers: net.Server[] = [];
 const cleanups: Array<() => void> = [];
@@ -21,18 +22,10 @@ async function listen(): Promise<number> {
   return (s.address() as net.AddressInfo).port;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 describe('soket probe', () => {
   test('open and closed ports, a table and a summary, exit 0', async () => {
     const open = await listen();
-    const closed = await freePort();
+    const closed = await freeTcpPort();
     const r = await runCli(['probe', '127.0.0.1', `${open},${closed}`]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^PORT +STATE +CONNECT\n/);
@@ -43,7 +36,7 @@ describe('soket probe', () => {
   });
 
   test('--json shape; exit 1 when no port is open', async () => {
-    const closed = await freePort();
+    const closed = await freeTcpPort();
     const r = await runCli(['probe', 'localhost', String(closed), '-4', '--json']);
     assert.equal(r.code, 1);
     const out = JSON.parse(r.stdout);

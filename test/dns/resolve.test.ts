@@ -6,8 +6,9 @@ import { type DnsRecord, parseRecordType, type RECORD_TYPES, recordData } from '
 import { checkLookupName, resolve } from '../../src/dns/resolve.js';
 import { parseDnsServer, parseDnsServers } from '../../src/dns/server-address.js';
 import { RCODE, startDnsResponder } from '../helpers/dns-responder.js';
-import { type Dnsmasq, freePort, startDnsmasq, ZONE } from '../helpers/dnsmasq.js';
+import { type Dnsmasq, startDnsmasq, ZONE } from '../helpers/dnsmasq.js';
 import { findExecutable, requirePeer, STRICT } from '../helpers/peers.js';
+import { freeTcpUdpPort } from '../helpers/ports.js';
 
 /** dig +short against the same server, names without their final dot (soket prints them without). */
 function digShort(server: Dnsmasq, name: string, type: string): string[] {
@@ -224,7 +225,7 @@ describe('resolve over DNS (dnsmasq)', () => {
   });
 
   test('a closed port is ECONNREFUSED, not a timeout', async () => {
-    const port = await freePort();
+    const port = await freeTcpUdpPort();
     const err = await resolve(ZONE.www, { server: `127.0.0.1:${port}`, type: 'A', timeout: 3000 }).catch(
       (e: unknown) => e,
     );

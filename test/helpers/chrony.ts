@@ -9,15 +9,9 @@ import dgram from 'node:dgram';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeUdpPort } from './ports.js';
 
-/** A free UDP port on 127.0.0.1 (bind to 0, read it, close: a small race, fine on a test machine). */
-export async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise<void>((resolve) => s.close(resolve));
-  return port;
-}
+export { freeUdpPort };
 
 function tempDir(tag: string): string {
   const dir = mkdtempSync(join(tmpdir(), `soket-chrony-${tag}-`));

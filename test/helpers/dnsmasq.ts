@@ -4,10 +4,9 @@
  * (no upstream servers), unknown names inside it are NXDOMAIN.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import dgram from 'node:dgram';
-import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { requirePeer } from './peers.js';
+import { freeTcpUdpPort } from './ports.js';
 
 /** The test zone every dnsmasq started here serves. */
 export const ZONE = {
@@ -123,25 +122,6 @@ export interface DnsmasqOptions {
   extraArgs?: string[];
 }
 
-/** A UDP and TCP port on 127.0.0.1 that is free right now. */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const udp = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-    const { port } = udp.address();
-    const tcp = net.createServer();
-    const ok = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    udp.close();
-    if (ok) {
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      return port;
-    }
-  }
-}
-
 function waitStarted(child: ChildProcess, out: { text: string }): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const onData = (b: Buffer) => {
@@ -176,7 +156,7 @@ function waitStarted(child: ChildProcess, out: { text: string }): Promise<boolea
  */
 export async function startDnsmasq(options: DnsmasqOptions = {}): Promise<Dnsmasq> {
   for (let attempt = 0; ; attempt++) {
-    const port = options.port ?? (await freePort());
+    const port = options.port ?? (await freeTcpUdpPort());
     const args = [
       '--keep-in-foreground',
       '--conf-file=/dev/null',

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -22,6 +21,7 @@ import {
 } from '../../src/net/udp-server.js';
 import { runCli } from '../helpers/cli.js';
 import { requirePeer } from '../helpers/peers.js';
+import { freeTcpPort, waitListening } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const PYTHON_INSTALL = 'apt-get install python3';
@@ -41,34 +41,6 @@ function spawnTracked(file: string, args: string[]): ChildProcess {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
   return child;
-}
-
-/** A port that was free a moment ago (for peers that cannot listen on port 0 and report it). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as net.AddressInfo;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
-
-/** Wait until something accepts TCP connections on the port. */
-async function waitListening(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
 }
 
 const PY_TCP_CLIENT = `
@@ -170,7 +142,7 @@ describe('socat and ncat as the other end of soket tcp connect', () => {
   test('socat echo (fork, PIPE): 512 KiB of binary through the pipe mode, half-close ends it', async (t) => {
     const socat = requirePeer(t, 'socat', 'apt-get install socat');
     if (!socat) return;
-    const port = await freePort();
+    const port = await freeTcpPort();
     spawnTracked(socat, [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, 'PIPE']);
     await waitListening(port);
     const input = randomBytes(512 * 1024);
@@ -182,7 +154,7 @@ describe('socat and ncat as the other end of soket tcp connect', () => {
   test('ncat as a receiving server gets every byte; it closes after our FIN and soket exits 0', async (t) => {
     const ncat = requirePeer(t, 'ncat', 'apt-get install ncat');
     if (!ncat) return;
-    const port = await freePort();
+    const port = await freeTcpPort();
     const child = spawnTracked(ncat, ['-l', '127.0.0.1', String(port), '--recv-only']);
     const received: Buffer[] = [];
     child.stdout?.on('data', (b: Buffer) => received.push(b));

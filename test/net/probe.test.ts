@@ -6,6 +6,7 @@ import { ValidationError } from '../../src/core/errors.js';
 import { parsePortList, probe, probePorts } from '../../src/net/probe.js';
 import { hangingListener } from '../helpers/hanging-listener.js';
 import { requirePeer } from '../helpers/peers.js';
+import { freeTcpPort } from '../helpers/ports.js';
 
 const cleanups: Array<() => void> = [];
 after(() => {
@@ -18,16 +19,6 @@ async function openPort(host = '127.0.0.1'): Promise<number> {
   await once(server, 'listening');
   cleanups.push(() => server.close());
   return (server.address() as net.AddressInfo).port;
-}
-
-/** A port nobody listens on: bind a server to get a free port, then close it. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 describe('parsePortList', () => {
@@ -48,7 +39,7 @@ describe('parsePortList', () => {
 describe('probe', () => {
   test('open and closed ports on loopback, sorted, with connect times for open ones', async () => {
     const open = await openPort();
-    const closed = await closedPort();
+    const closed = await freeTcpPort();
     const results = await probe('127.0.0.1', [closed, open], { timeout: 2000 });
     assert.deepEqual(
       results.map((r) => [r.port, r.state]),
@@ -87,7 +78,7 @@ describe('probe', () => {
 
   test('many ports with bounded concurrency all get an answer', async () => {
     const open = await Promise.all([openPort(), openPort(), openPort()]);
-    const closed = await Promise.all(Array.from({ length: 200 }, () => closedPort()));
+    const closed = await Promise.all(Array.from({ length: 200 }, () => freeTcpPort()));
     const results = await probe('127.0.0.1', [...open, ...closed], { concurrency: 16 });
     assert.equal(results.length, new Set([...open, ...closed]).size);
     assert.deepEqual(
@@ -107,7 +98,7 @@ describe('probe', () => {
     await assert.rejects(probe('127.0.0.1', [0]), ValidationError);
     const ac = new AbortController();
     ac.abort();
-    const it = probePorts('127.0.0.1', [await closedPort()], { signal: ac.signal });
+    const it = probePorts('127.0.0.1', [await freeTcpPort()], { signal: ac.signal });
     await assert.rejects(it.next(), /aborted/);
   });
 });
