@@ -10,6 +10,19 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 function after<T>(ms: number, value: T) {
   const p = new Promise<T>((r) => setTimeout(() => r(value), ms));
   return { result: p, settled: p };
@@ -17,18 +30,33 @@ function after<T>(ms: number, value: T) {
 
 describe('runBounded', () => {
   test('unordered yields by arrival, ordered by index', async () => {
-    const delays = [30, 5, 15, 1];
-    const byArrival = await collect(runBounded(delays, (ms) => after(ms, ms), { concurrency: 4 }));
+    // Each task finishes when the test says so, in the order 3, 1, 2, 0.
+    const run = async (ordered: boolean) => {
+      const gates = [0, 1, 2, 3].map(() => deferred<number>());
+      const it = runBounded(
+        [0, 1, 2, 3],
+        (i) => {
+          const p = (gates[i] as Deferred<number>).promise;
+          return { result: p, settled: p };
+        },
+        { concurrency: 4, ordered },
+      );
+      const seen = collect(it);
+      for (const i of [3, 1, 2, 0]) {
+        (gates[i] as Deferred<number>).resolve(i * 10);
+        await tick();
+      }
+      return seen;
+    };
+    const byArrival = await run(false);
     assert.deepEqual(
       byArrival.map((d) => d.index),
       [3, 1, 2, 0],
     );
-    const ordered = await collect(
-      runBounded(delays, (ms) => after(ms, ms), { concurrency: 2, ordered: true }),
-    );
+    const ordered = await run(true);
     assert.deepEqual(
       ordered.map((d) => (d.ok ? d.value : -1)),
-      delays,
+      [0, 10, 20, 30],
     );
   });
 

@@ -59,3 +59,33 @@ export async function waitListening(port: number): Promise<void> {
   }
   throw new Error(`nothing listens on 127.0.0.1:${port}`);
 }
+
+/**
+ * Wait until a TCP socket listens on the port, without connecting to it (for peers such as `ncat -l` that
+ * accept a single client, which a probe connection would use up). Reads /proc/net/tcp{,6} (Linux).
+ */
+export async function waitListeningPassive(port: number, timeoutMs = 10_000): Promise<void> {
+  const { readFileSync } = await import('node:fs');
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const end = performance.now() + timeoutMs;
+  while (performance.now() < end) {
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text = '';
+      try {
+        text = readFileSync(table, 'utf8');
+      } catch {
+        continue;
+      }
+      // columns: sl local_address rem_address st ...; st 0A is LISTEN
+      if (
+        text
+          .split('\n')
+          .some((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hex}`) && l.trim().split(/\s+/)[3] === '0A')
+      ) {
+        return;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
+}

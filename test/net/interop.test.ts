@@ -21,7 +21,7 @@ import {
 } from '../../src/net/udp-server.js';
 import { runCli } from '../helpers/cli.js';
 import { requirePeer } from '../helpers/peers.js';
-import { freeTcpPort, waitListening } from '../helpers/ports.js';
+import { freeTcpPort, waitListening, waitListeningPassive } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const PYTHON_INSTALL = 'apt-get install python3';
@@ -159,7 +159,7 @@ describe('socat and ncat as the other end of soket tcp connect', () => {
     const received: Buffer[] = [];
     child.stdout?.on('data', (b: Buffer) => received.push(b));
     const exited = once(child, 'exit');
-    await new Promise((r) => setTimeout(r, 300)); // ncat -l accepts one client: do not probe it
+    await waitListeningPassive(port); // ncat -l accepts one client: do not use it up with a probe
     const input = randomBytes(256 * 1024);
     const r = await runCli(['tcp', 'connect', '127.0.0.1', String(port), '--timeout', '3000'], { input });
     await exited;
