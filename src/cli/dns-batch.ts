@@ -131,6 +131,18 @@ export function checkInputs<T>(inputs: BatchInput[], check: (value: string) => T
 }
 
 /**
+ * Commander option parser for repeatable flags (`-s A -s B`): collects every value.
+ *
+ * @example
+ * ```ts
+ * cmd.option('-s, --server <host[:port]>', 'repeatable', collect);
+ * ```
+ */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/**
  * Parse `--concurrency` (1 to 1024).
  *
  * @throws {ValidationError} when out of range

@@ -11,7 +11,7 @@ import { batchConcurrency, resolveMany, systemLookupSlots } from '../../dns/batc
 import { type DnsRecord, parseRecordType } from '../../dns/records.js';
 import { checkLookupName, planResolve, type ResolveOptions, type ResolveResult } from '../../dns/resolve.js';
 import { examples, type Runner } from '../command.js';
-import { checkInputs, parseConcurrency, printBatch, readBatchInputs } from '../dns-batch.js';
+import { checkInputs, collect, parseConcurrency, printBatch, readBatchInputs } from '../dns-batch.js';
 import { formatMs } from '../format.js';
 import type { Io } from '../io.js';
 
@@ -27,10 +27,6 @@ interface ResolveFlags {
   file?: string;
   concurrency?: string;
   ordered?: boolean;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 function recordText(r: DnsRecord, addressesOnly: boolean): string {

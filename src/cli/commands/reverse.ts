@@ -14,7 +14,7 @@ import {
   type ReverseResult,
 } from '../../dns/reverse.js';
 import { examples, type Runner } from '../command.js';
-import { checkInputs, parseConcurrency, printBatch, readBatchInputs } from '../dns-batch.js';
+import { checkInputs, collect, parseConcurrency, printBatch, readBatchInputs } from '../dns-batch.js';
 import { formatMs } from '../format.js';
 import type { Io } from '../io.js';
 
@@ -27,10 +27,6 @@ interface ReverseFlags {
   file?: string;
   concurrency?: string;
   ordered?: boolean;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 /** One compact line: `192.0.2.10  www.example.test  0.4 ms`. */
