@@ -151,7 +151,7 @@ export {
   type ServicesDatabase,
   type ServicesOptions,
 } from './dns/services.js';
-export { ffiAvailable, type Libc, libc } from './net/ffi.js';
+export { ffiAvailable, type Libc, libc } from './platform/ffi.js';
 export {
   type HostInfo,
   type HostInfoOptions,
@@ -282,7 +282,7 @@ export {
   sntpQuery,
   sntpTimesMs,
 } from './ntp/client.js';
-export { type KernelClockState, readKernelClock } from './ntp/kernel-clock.js';
+export { type KernelClockState, readKernelClock } from './platform/kernel-clock.js';
 export {
   type Combined,
   combineServers,

@@ -12,7 +12,7 @@ import { withTimeout } from '../core/deadline.js';
 import { resolve } from '../dns/resolve.js';
 import { reverse } from '../dns/reverse.js';
 import { findServices } from '../dns/services.js';
-import { ffiAvailable } from '../net/ffi.js';
+import { ffiAvailable } from '../platform/ffi.js';
 import { hostInfo } from '../net/host-info.js';
 import { probe } from '../net/probe.js';
 import { getSocketOptions, setSocketOptions } from '../net/sockopt.js';

@@ -24,7 +24,7 @@ import type net from 'node:net';
 import { endianness } from 'node:os';
 import { debug } from '../core/debug.js';
 import { ClosedError, NetworkError, osErrorText, UnsupportedError, ValidationError } from '../core/errors.js';
-import { libc } from './ffi.js';
+import { libc } from '../platform/ffi.js';
 
 /** Any socket whose options soket can read and set. */
 export type AnySocket = net.Socket | net.Server | dgram.Socket;

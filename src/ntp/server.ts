@@ -24,7 +24,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { debug } from '../core/debug.js';
 import { ClosedError, toSoketError, ValidationError } from '../core/errors.js';
 import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
-import { readKernelClock } from './kernel-clock.js';
+import { readKernelClock } from '../platform/kernel-clock.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 
 /** Options of {@link createSntpServer}. */

@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { after, describe, test } from 'node:test';
 import { asciiToRefId, decodeNtpPacket } from '../../src/codec/ntp.js';
-import { ffiAvailable } from '../../src/net/ffi.js';
+import { ffiAvailable } from '../../src/platform/ffi.js';
 import { sntpQuery } from '../../src/ntp/client.js';
-import { readKernelClock } from '../../src/ntp/kernel-clock.js';
+import { readKernelClock } from '../../src/platform/kernel-clock.js';
 import { collect, runCli, startCli, waitForLine } from '../helpers/cli.js';
 
 const children: ChildProcess[] = [];

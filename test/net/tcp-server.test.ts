@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { AbortError, NetworkError, UnsupportedError, ValidationError } from '../../src/core/errors.js';
-import { ffiAvailable } from '../../src/net/ffi.js';
+import { ffiAvailable } from '../../src/platform/ffi.js';
 import { getSocketOptions } from '../../src/net/sockopt.js';
 import { echoHandler } from '../../src/net/tcp-modes.js';
 import {

@@ -4,7 +4,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { after, describe, test } from 'node:test';
 import { NetworkError, TimeoutError, ValidationError } from '../../src/core/errors.js';
-import { ffiAvailable } from '../../src/net/ffi.js';
+import { ffiAvailable } from '../../src/platform/ffi.js';
 import { getSocketOptions } from '../../src/net/sockopt.js';
 import { checkUdpPayload, udpDrops, udpRequest } from '../../src/net/udp-client.js';
 import {

@@ -7,7 +7,7 @@
  * @module
  */
 import { UnsupportedError } from '../core/errors.js';
-import { libc } from '../net/ffi.js';
+import { libc } from './ffi.js';
 
 /** adjtimex(2) return values: the clock state. */
 export const CLOCK_STATE = {
