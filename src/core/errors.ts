@@ -13,6 +13,7 @@
  * | `SOKET_KOD`              | `KissOfDeathError`    | an NTP server sent a Kiss-o'-Death                  |
  * | `SOKET_UNSYNCHRONIZED`   | `UnsynchronizedError` | an NTP server says it is not synchronised           |
  * | `SOKET_CLOSED`           | `ClosedError`         | the socket or server was already closed             |
+ * | `SOKET_TLS`              | `TlsError`            | TLS handshake failed or certificate not accepted    |
  * | DNS code (`ENOTFOUND`)   | `DnsError`            | a DNS lookup failed; `hostname`, `rrtype`, `server` |
  * | OS code (`ECONNREFUSED`) | `NetworkError`        | a system call failed; `syscall`, `address`, `port`  |
  *
@@ -239,6 +240,26 @@ export class ClosedError extends SoketError {
   override name = 'ClosedError';
   constructor(message: string, options: SoketErrorOptions = {}) {
     super(message, 'SOKET_CLOSED', options);
+  }
+}
+
+/**
+ * A TLS handshake failed or the peer's certificate was not accepted. `reason` is OpenSSL's or Node's code
+ * (`CERT_HAS_EXPIRED`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `ERR_TLS_CERT_ALTNAME_INVALID`, `PIN_MISMATCH`, ...).
+ *
+ * @example
+ * ```ts
+ * throw new TlsError('Certificate of 127.0.0.1:8443 is not trusted: certificate has expired', 'CERT_HAS_EXPIRED');
+ * ```
+ */
+export class TlsError extends SoketError {
+  override name = 'TlsError';
+  /** Why: OpenSSL's verification code or Node's TLS error code. */
+  readonly reason: string;
+
+  constructor(message: string, reason: string, options: SoketErrorOptions = {}) {
+    super(message, 'SOKET_TLS', options);
+    this.reason = reason;
   }
 }
 
