@@ -125,6 +125,7 @@ const PHASE_TEXT: Record<string, string> = {
   overall: 'Operation on',
   response: 'Waiting for a response from',
   close: 'Closing',
+  handshake: 'TLS handshake with',
 };
 
 function capitalize(s: string): string {
