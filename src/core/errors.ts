@@ -14,6 +14,7 @@
  * | `SOKET_UNSYNCHRONIZED`   | `UnsynchronizedError` | an NTP server says it is not synchronised           |
  * | `SOKET_CLOSED`           | `ClosedError`         | the socket or server was already closed             |
  * | `SOKET_TLS`              | `TlsError`            | TLS handshake failed or certificate not accepted    |
+ * | `SOKET_NTS`              | `NtsError`            | NTS key establishment or NTS-protected NTP failed   |
  * | DNS code (`ENOTFOUND`)   | `DnsError`            | a DNS lookup failed; `hostname`, `rrtype`, `server` |
  * | OS code (`ECONNREFUSED`) | `NetworkError`        | a system call failed; `syscall`, `address`, `port`  |
  *
@@ -261,6 +262,23 @@ export class TlsError extends SoketError {
   constructor(message: string, reason: string, options: SoketErrorOptions = {}) {
     super(message, 'SOKET_TLS', options);
     this.reason = reason;
+  }
+}
+
+/**
+ * Network Time Security failed: the NTS-KE server refused or answered wrongly (an Error record, no cookies, no
+ * common protocol or AEAD algorithm), or the NTP server kept rejecting the cookies (NTS NAK after a fresh key
+ * exchange). TLS failures are `TlsError`s; replies that fail authentication are dropped, not thrown.
+ *
+ * @example
+ * ```ts
+ * throw new NtsError('NTS-KE server 127.0.0.1:4460 sent error 1 (bad request)');
+ * ```
+ */
+export class NtsError extends SoketError {
+  override name = 'NtsError';
+  constructor(message: string, options: SoketErrorOptions = {}) {
+    super(message, 'SOKET_NTS', options);
   }
 }
 
