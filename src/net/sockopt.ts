@@ -1,7 +1,8 @@
 /**
  * Socket options Node does not expose: getsockopt(2)/setsockopt(2) on the file descriptor of a TCP socket
  * (connected, accepted, or created by {@link connectTcp} before its handshake), a listening TCP server, or a
- * bound UDP socket, through the one FFI door ({@link libc}, koffi).
+ * bound UDP socket. The system calls themselves live in `platform/socket.ts` (the FFI door, koffi); this
+ * module finds the descriptor, checks options and phrases the errors.
  *
  * Where the file descriptor lives (Unix; on Windows there is none and FFI does not load):
  * - `net.Socket` and `net.Server`: `socket._handle.fd`, a getter of Node's TCPWrap/LibuvStreamWrap that
@@ -21,10 +22,17 @@
 
 import type dgram from 'node:dgram';
 import type net from 'node:net';
-import { endianness } from 'node:os';
 import { debug } from '../core/debug.js';
 import { ClosedError, NetworkError, osErrorText, UnsupportedError, ValidationError } from '../core/errors.js';
-import { libc } from '../platform/ffi.js';
+import { type SocketConstants as Constants, socketConstants as constants } from '../platform/constants.js';
+import {
+  errnoName,
+  getsockoptInt,
+  getsockoptTimeval,
+  openSocketFd,
+  setsockoptInt,
+  closeFd as sysCloseFd,
+} from '../platform/socket.js';
 
 /** Any socket whose options soket can read and set. */
 export type AnySocket = net.Socket | net.Server | dgram.Socket;
@@ -91,101 +99,6 @@ export interface SocketOptionsReport {
   sendTimeout: number;
 }
 
-/** Option numbers of one platform. `undefined` means the platform has no such option. */
-interface Constants {
-  SOL_SOCKET: number;
-  SO_REUSEADDR: number;
-  SO_TYPE: number;
-  SO_KEEPALIVE: number;
-  SO_SNDBUF: number;
-  SO_RCVBUF: number;
-  SO_REUSEPORT: number | undefined;
-  SO_DOMAIN: number | undefined;
-  SO_SNDTIMEO: number;
-  SO_RCVTIMEO: number;
-  IPPROTO_TCP: number;
-  TCP_NODELAY: number;
-  TCP_KEEPIDLE: number | undefined;
-  TCP_KEEPINTVL: number | undefined;
-  TCP_KEEPCNT: number | undefined;
-  IPPROTO_IP: number;
-  IP_TTL: number;
-  IPPROTO_IPV6: number;
-  IPV6_UNICAST_HOPS: number;
-  AF_INET: number;
-  AF_INET6: number;
-  SOCK_STREAM: number;
-  SOCK_DGRAM: number;
-  /** OR-ed into socket(2)'s type to set close-on-exec atomically; `undefined` → fcntl afterwards. */
-  SOCK_CLOEXEC: number | undefined;
-}
-
-// Linux (checked against /usr/include/asm-generic/socket.h, linux/in.h, linux/in6.h, linux/tcp.h; the
-// generic numbering used by x86, arm and arm64).
-const LINUX: Constants = {
-  SOL_SOCKET: 1,
-  SO_REUSEADDR: 2,
-  SO_TYPE: 3,
-  SO_KEEPALIVE: 9,
-  SO_SNDBUF: 7,
-  SO_RCVBUF: 8,
-  SO_REUSEPORT: 15,
-  SO_DOMAIN: 39,
-  SO_RCVTIMEO: 20,
-  SO_SNDTIMEO: 21,
-  IPPROTO_TCP: 6,
-  TCP_NODELAY: 1,
-  TCP_KEEPIDLE: 4,
-  TCP_KEEPINTVL: 5,
-  TCP_KEEPCNT: 6,
-  IPPROTO_IP: 0,
-  IP_TTL: 2,
-  IPPROTO_IPV6: 41,
-  IPV6_UNICAST_HOPS: 16,
-  AF_INET: 2,
-  AF_INET6: 10,
-  SOCK_STREAM: 1,
-  SOCK_DGRAM: 2,
-  SOCK_CLOEXEC: 0o2000000,
-};
-
-// macOS (xnu bsd/sys/socket.h, netinet/in.h, netinet6/in6.h, netinet/tcp.h). Not exercised by the test suite,
-// which runs on Linux.
-const DARWIN: Constants = {
-  SOL_SOCKET: 0xffff,
-  SO_REUSEADDR: 0x4,
-  SO_TYPE: 0x1008,
-  SO_KEEPALIVE: 0x8,
-  SO_SNDBUF: 0x1001,
-  SO_RCVBUF: 0x1002,
-  SO_REUSEPORT: 0x200,
-  SO_DOMAIN: undefined,
-  SO_SNDTIMEO: 0x1005,
-  SO_RCVTIMEO: 0x1006,
-  IPPROTO_TCP: 6,
-  TCP_NODELAY: 0x1,
-  TCP_KEEPIDLE: 0x10, // TCP_KEEPALIVE
-  TCP_KEEPINTVL: 0x101,
-  TCP_KEEPCNT: 0x102,
-  IPPROTO_IP: 0,
-  IP_TTL: 4,
-  IPPROTO_IPV6: 41,
-  IPV6_UNICAST_HOPS: 4,
-  AF_INET: 2,
-  AF_INET6: 30,
-  SOCK_STREAM: 1,
-  SOCK_DGRAM: 2,
-  SOCK_CLOEXEC: undefined,
-};
-
-function constants(): Constants {
-  if (process.platform === 'linux') return LINUX;
-  if (process.platform === 'darwin') return DARWIN;
-  throw new UnsupportedError(
-    `Socket options are implemented for Linux and macOS, not for platform '${process.platform}'`,
-  );
-}
-
 /** Validation limits, one place. */
 const LIMITS = {
   bufferSize: { min: 1, max: 2_147_483_647 },
@@ -250,60 +163,6 @@ export function validateSocketOptions(options: unknown): SocketOptions {
     }
   }
   return options as SocketOptions;
-}
-
-/** The calls this module makes, declared once on the shared libc handle. */
-interface Calls {
-  getInt(fd: number, level: number, name: number): { ok: true; value: number } | { ok: false; errno: number };
-  getTimeval(
-    fd: number,
-    level: number,
-    name: number,
-  ): { ok: true; ms: number } | { ok: false; errno: number };
-  setInt(fd: number, level: number, name: number, value: number): { ok: true } | { ok: false; errno: number };
-  errnoName(errno: number): string;
-}
-
-let calls: Calls | undefined;
-
-function ffi(): Calls {
-  if (calls) return calls;
-  const { koffi, func } = libc();
-  const getsockopt = func(
-    'int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *length)',
-  );
-  const getsockoptBytes = func(
-    'int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *length)',
-  );
-  const setsockopt = func('int setsockopt(int fd, int level, int name, const int *value, uint32_t length)');
-  const names = new Map<number, string>();
-  for (const [name, n] of Object.entries(koffi.os.errno)) if (!names.has(n)) names.set(n, name);
-  const le = endianness() === 'LE';
-  calls = {
-    getInt(fd, level, name) {
-      const value = [0];
-      const length = [4];
-      if (getsockopt(fd, level, name, value, length) !== 0) return { ok: false, errno: koffi.errno() };
-      return { ok: true, value: value[0] ?? 0 };
-    },
-    getTimeval(fd, level, name) {
-      // struct timeval: a 64-bit tv_sec, then tv_usec (64-bit on Linux, 32-bit plus padding on macOS).
-      const buf = Buffer.alloc(16);
-      const length = [16];
-      if (getsockoptBytes(fd, level, name, buf, length) !== 0) return { ok: false, errno: koffi.errno() };
-      const sec = le ? buf.readBigInt64LE(0) : buf.readBigInt64BE(0);
-      const usec = le ? buf.readInt32LE(8) : buf.readInt32BE(process.platform === 'darwin' ? 8 : 12);
-      return { ok: true, ms: Number(sec) * 1000 + Math.round(usec / 1000) };
-    },
-    setInt(fd, level, name, value) {
-      if (setsockopt(fd, level, name, [value], 4) !== 0) return { ok: false, errno: koffi.errno() };
-      return { ok: true };
-    },
-    errnoName(errno) {
-      return names.get(errno) ?? `errno ${errno}`;
-    },
-  };
-  return calls;
 }
 
 type Kind = 'socket' | 'server' | 'udp';
@@ -389,8 +248,7 @@ function failure(
   type: string,
   fd: number,
 ): UnsupportedError | ClosedError | NetworkError {
-  const c = ffi();
-  const code = c.errnoName(errno);
+  const code = errnoName(errno);
   if (code === 'ENOPROTOOPT' || code === 'EOPNOTSUPP' || code === 'ENOTSUP') {
     return new UnsupportedError(
       `Option ${option} is not supported on ${type ? `a ${type}` : 'this'} socket by this OS (${code} from ${action === 'read' ? 'getsockopt' : 'setsockopt'})`,
@@ -406,15 +264,15 @@ function failure(
 }
 
 function readInt(fd: number, level: number, name: number, option: string, type: string): number {
-  const r = ffi().getInt(fd, level, name);
+  const r = getsockoptInt(fd, level, name);
   if (!r.ok) throw failure(r.errno, option, 'read', type, fd);
   return r.value;
 }
 
 function readTimeout(fd: number, c: Constants, name: number, option: string, type: string): number {
-  const r = ffi().getTimeval(fd, c.SOL_SOCKET, name);
+  const r = getsockoptTimeval(fd, c.SOL_SOCKET, name);
   if (!r.ok) throw failure(r.errno, option, 'read', type, fd);
-  return r.ms;
+  return r.value;
 }
 
 function familyOf(t: Target, c: Constants): 4 | 6 {
@@ -528,7 +386,7 @@ export function setSocketOptions(socket: AnySocket, options: SocketOptions): Soc
     if (name === undefined) {
       throw new UnsupportedError(`Option ${option} is not available on ${process.platform}`);
     }
-    const r = ffi().setInt(t.fd, level, name, value);
+    const r = setsockoptInt(t.fd, level, name, value);
     if (!r.ok) throw failure(r.errno, option, 'set', label, t.fd);
   };
   const o = options;
@@ -541,7 +399,7 @@ export function setSocketOptions(socket: AnySocket, options: SocketOptions): Soc
     if (family === 6) {
       set('ttl', c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, o.ttl);
       // IPv4-mapped traffic on an IPv6 socket uses IP_TTL; Linux accepts it on AF_INET6 sockets, others may not.
-      ffi().setInt(t.fd, c.IPPROTO_IP, c.IP_TTL, o.ttl);
+      setsockoptInt(t.fd, c.IPPROTO_IP, c.IP_TTL, o.ttl);
     } else {
       set('ttl', c.IPPROTO_IP, c.IP_TTL, o.ttl);
     }
@@ -580,25 +438,7 @@ export function setSocketOptions(socket: AnySocket, options: SocketOptions): Soc
  * ```
  */
 export function createTcpSocketFd(family: 4 | 6): number {
-  const c = constants();
-  const { func, koffi } = libc();
-  const socket = func('int socket(int domain, int type, int protocol)');
-  const domain = family === 6 ? c.AF_INET6 : c.AF_INET;
-  const fd = socket(domain, c.SOCK_STREAM | (c.SOCK_CLOEXEC ?? 0), 0) as number;
-  if (fd < 0) {
-    const errno = koffi.errno();
-    const code = ffi().errnoName(errno);
-    throw new NetworkError(`Cannot create an IPv${family} TCP socket: ${osErrorText(code)}`, code, {
-      syscall: 'socket',
-      errno,
-    });
-  }
-  if (c.SOCK_CLOEXEC === undefined) {
-    const F_SETFD = 2;
-    const FD_CLOEXEC = 1;
-    func('int fcntl(int fd, int cmd, int arg)')(fd, F_SETFD, FD_CLOEXEC);
-  }
-  return fd;
+  return openSocketFd(family, 'tcp');
 }
 
 /**
@@ -612,5 +452,5 @@ export function createTcpSocketFd(family: 4 | 6): number {
  * ```
  */
 export function closeFd(fd: number): void {
-  libc().func('int close(int fd)')(fd);
+  sysCloseFd(fd);
 }
