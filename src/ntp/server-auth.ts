@@ -1,0 +1,258 @@
+/**
+ * The SNTP server's authentication step: what to do with the bytes after a client request's header, and how
+ * to authenticate the reply. Pure apart from randomness; the responder calls {@link NtpServerAuth.check} when a
+ * request arrives and {@link NtpServerAuth.seal} after it has written the reply header (transmit time last), so
+ * the time between the transmit timestamp and the send is one AEAD operation or one digest.
+ *
+ * - A tail that is not well-formed extension fields and MAC (RFC 7822 rules, {@link ntpTailError}) is dropped.
+ * - NTS (RFC 8915 §5.7): a request with exactly one Unique Identifier (≥ 32 bytes), exactly one NTS Cookie,
+ *   placeholders as long as the cookie, and the Authenticator last. A cookie the server cannot open, or an
+ *   authenticator that does not verify with the cookie's c2s key, gets an NTS NAK (kiss code NTSN with the
+ *   unique identifier, unauthenticated); a request missing a field is dropped. The reply carries the unique
+ *   identifier and an authenticator (s2c key) with one fresh cookie per cookie and placeholder (at most 8),
+ *   padded to exactly the request's length: never larger.
+ * - Symmetric keys: a MAC with a known key that verifies gets a reply with a MAC by the same key; anything else
+ *   (unknown key, wrong digest, crypto-NAK) is dropped, as chrony does.
+ * - Other extension fields are ignored; the reply is the plain 48-byte header.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  concat,
+  decodeNtpExtensionFields,
+  decodeNtpExtensions,
+  decodeNtsAuthenticator,
+  encodeNtpExtensionField,
+  encodeNtsAuthenticator,
+  NTP_MIN_LAST_EXTENSION_LENGTH,
+  NtpExtensionType,
+  ntpTailError,
+} from '../codec/ntp-extensions.js';
+import { NTS_MAX_COOKIES } from '../codec/nts-ke.js';
+import { BadPacketError, ValidationError } from '../core/errors.js';
+import { aesSivOpen, aesSivSeal } from './aes-siv.js';
+import type { NtsCookieKeys } from './nts-cookies.js';
+import { appendMac, type SymmetricKey, type SymmetricKeys, verifyMac } from './symmetric-key.js';
+
+/** Options of {@link NtpServerAuth}. */
+export interface NtpServerAuthOptions {
+  /** The cookie keys shared with the NTS-KE server: enables NTS. */
+  nts?: NtsCookieKeys;
+  /** Symmetric keys by ID: enables MAC-authenticated requests. */
+  keys?: SymmetricKeys;
+}
+
+/** Why a request was dropped. */
+export type ServerAuthDrop =
+  /** The tail is not valid extension fields and MAC. */
+  | 'malformed'
+  /** A MAC with an unknown key, a digest that does not verify, a crypto-NAK, or MACs not enabled. */
+  | 'mac'
+  /** NTS fields missing, repeated or malformed, or NTS not enabled. */
+  | 'nts';
+
+/** What to do with a request. */
+export type ServerAuthCheck =
+  | { kind: 'none' }
+  | { kind: 'drop'; reason: ServerAuthDrop }
+  | { kind: 'nak'; uniqueId: Uint8Array }
+  | {
+      kind: 'nts';
+      uniqueId: Uint8Array;
+      s2c: Uint8Array;
+      plaintext: Uint8Array;
+      nonce: Uint8Array;
+      requestLength: number;
+    }
+  | { kind: 'mac'; key: SymmetricKey };
+
+const NONE: ServerAuthCheck = { kind: 'none' };
+const MIN_UNIQUE_ID = 32;
+
+/**
+ * Checks requests and seals replies for the SNTP server.
+ *
+ * @example
+ * ```ts
+ * const auth = new NtpServerAuth({ nts: cookieKeys, keys: await readKeyFile('keys') });
+ * const check = auth.check(request);
+ * if (check.kind === 'drop') return;
+ * // ... write the 48-byte reply header (or an NTSN kiss-o'-death for 'nak') into `header`
+ * const reply = auth.seal(check, header);
+ * ```
+ */
+export class NtpServerAuth {
+  readonly #nts: NtsCookieKeys | undefined;
+  readonly #keys: SymmetricKeys | undefined;
+
+  /**
+   * @param options - NTS cookie keys and/or symmetric keys; with neither, only the tail check runs
+   */
+  constructor(options: NtpServerAuthOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('Invalid server authentication options: expected an object');
+    }
+    this.#nts = options.nts;
+    this.#keys = options.keys;
+  }
+
+  /** Whether NTS is enabled. */
+  get nts(): boolean {
+    return this.#nts !== undefined;
+  }
+
+  /** Whether symmetric keys are enabled (and how many). */
+  get keyCount(): number {
+    return this.#keys?.size ?? 0;
+  }
+
+  /**
+   * Decide what to do with a client request.
+   *
+   * @param request - the whole datagram (at least 48 bytes, mode 3)
+   * @returns `none` (answer plainly), `drop`, `nak` (answer NTS NAK), `nts` or `mac` (answer authenticated)
+   */
+  check(request: Uint8Array): ServerAuthCheck {
+    if (request.length === 48) return NONE;
+    if (ntpTailError(request) !== undefined) return { kind: 'drop', reason: 'malformed' };
+    const tail = decodeNtpExtensions(request);
+    let nts = false;
+    for (const f of tail.fields) {
+      if (f.type === NtpExtensionType.uniqueIdentifier || f.type === NtpExtensionType.ntsCookie) nts = true;
+      if (f.type === NtpExtensionType.ntsCookiePlaceholder || f.type === NtpExtensionType.ntsAuthenticator)
+        nts = true;
+    }
+    if (nts) return this.#checkNts(request, tail);
+    if (tail.mac) {
+      if (!this.#keys) return { kind: 'drop', reason: 'mac' };
+      const m = verifyMac(request, this.#keys);
+      return m.ok ? { kind: 'mac', key: m.key } : { kind: 'drop', reason: 'mac' };
+    }
+    return NONE;
+  }
+
+  #checkNts(request: Uint8Array, tail: ReturnType<typeof decodeNtpExtensions>): ServerAuthCheck {
+    const drop: ServerAuthCheck = { kind: 'drop', reason: 'nts' };
+    if (!this.#nts || tail.mac) return drop;
+    let uniqueId: Uint8Array | undefined;
+    let cookie: Uint8Array | undefined;
+    let auth: (typeof tail.fields)[number] | undefined;
+    let requested = 0;
+    let placeholderLength = -1;
+    for (const [i, f] of tail.fields.entries()) {
+      switch (f.type) {
+        case NtpExtensionType.uniqueIdentifier:
+          if (uniqueId || f.body.length < MIN_UNIQUE_ID) return drop;
+          uniqueId = f.body;
+          break;
+        case NtpExtensionType.ntsCookie:
+          if (cookie) return drop;
+          cookie = f.body;
+          requested++;
+          break;
+        case NtpExtensionType.ntsCookiePlaceholder:
+          if (placeholderLength >= 0 && placeholderLength !== f.body.length) return drop;
+          placeholderLength = f.body.length;
+          requested++;
+          break;
+        case NtpExtensionType.ntsAuthenticator:
+          if (i !== tail.fields.length - 1) return drop;
+          auth = f;
+          break;
+        default:
+          break;
+      }
+    }
+    if (!uniqueId || !cookie || !auth) return drop;
+    if (placeholderLength >= 0 && placeholderLength !== cookie.length) return drop;
+    const nak: ServerAuthCheck = { kind: 'nak', uniqueId: uniqueId.slice() };
+    const keys = this.#nts.open(cookie);
+    if (!keys) return nak;
+    let body: ReturnType<typeof decodeNtsAuthenticator>;
+    try {
+      body = decodeNtsAuthenticator(auth.body);
+    } catch (err) {
+      if (err instanceof BadPacketError) return drop;
+      throw err;
+    }
+    const inner = aesSivOpen(keys.c2s, body.nonce, request.subarray(0, auth.offset), body.ciphertext);
+    if (!inner) return nak;
+    try {
+      for (const f of decodeNtpExtensionFields(inner)) {
+        if (f.type === NtpExtensionType.ntsCookiePlaceholder) {
+          if (f.body.length !== cookie.length) return drop;
+          requested++;
+        }
+      }
+    } catch (err) {
+      if (err instanceof BadPacketError) return drop;
+      throw err;
+    }
+    // Everything but the final seal is done here, before the reply's transmit timestamp is taken.
+    const count = Math.min(NTS_MAX_COOKIES, requested);
+    const cookies: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      cookies.push(encodeNtpExtensionField(NtpExtensionType.ntsCookie, this.#nts.seal(keys)));
+    }
+    return {
+      kind: 'nts',
+      uniqueId: uniqueId.slice(),
+      s2c: keys.s2c.slice(),
+      plaintext: concat(cookies),
+      nonce: new Uint8Array(randomBytes(16)),
+      requestLength: request.length,
+    };
+  }
+
+  /**
+   * Authenticate a reply: append what the check asked for to the 48-byte header.
+   *
+   * @param check - what {@link check} returned for the request
+   * @param header - the reply's 48 bytes, complete (transmit timestamp written); for `nak`, an NTSN
+   *   kiss-o'-death
+   * @returns the reply to send: the header itself for `none`, never longer than the request
+   */
+  seal(check: ServerAuthCheck, header: Uint8Array): Uint8Array {
+    switch (check.kind) {
+      case 'none':
+      case 'drop':
+        return header;
+      case 'mac':
+        return appendMac(header, check.key);
+      case 'nak':
+        return concat([header, encodeNtpExtensionField(NtpExtensionType.uniqueIdentifier, check.uniqueId)]);
+      case 'nts': {
+        const uid = encodeNtpExtensionField(NtpExtensionType.uniqueIdentifier, check.uniqueId);
+        let plaintext = check.plaintext;
+        // The authenticator pads the reply to the request's length; if the cookies would not fit, send fewer.
+        for (;;) {
+          const room = check.requestLength - 48 - uid.length - 4;
+          const ad = concat([header, uid]);
+          const sealed = aesSivSeal(check.s2c, check.nonce, ad, plaintext);
+          const body = encodeNtsAuthenticator(
+            check.nonce,
+            sealed,
+            Math.max(NTP_MIN_LAST_EXTENSION_LENGTH, room + 4),
+          );
+          if (body.length <= room || plaintext.length === 0) {
+            return concat([
+              ad,
+              encodeNtpExtensionField(NtpExtensionType.ntsAuthenticator, body, NTP_MIN_LAST_EXTENSION_LENGTH),
+            ]);
+          }
+          const one = plaintext.length / Math.max(1, countFields(plaintext));
+          plaintext = plaintext.subarray(0, Math.max(0, plaintext.length - one));
+        }
+      }
+    }
+  }
+}
+
+function countFields(bytes: Uint8Array): number {
+  try {
+    return decodeNtpExtensionFields(bytes).length;
+  } catch {
+    return 1;
+  }
+}
