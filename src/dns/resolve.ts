@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import type { StartedTask } from '../core/bounded.js';
 import { debug } from '../core/debug.js';
-import { ValidationError } from '../core/errors.js';
+import { TimeoutError, ValidationError } from '../core/errors.js';
 import { checkTimeout, isHostname, parseInteger } from '../core/validate.js';
 import { type LookupTarget, lookupError, timeoutDetail, timeoutTarget } from './lookup-error.js';
 import { raceLookup } from './race.js';
@@ -62,6 +62,12 @@ export interface ResolveResult {
   records: DnsRecord[];
   /** How long the lookup took, in ms. */
   elapsedMs: number;
+  /**
+   * Addresses over DNS only: a family whose query failed (NXDOMAIN, REFUSED, SERVFAIL, no reply in time) while
+   * the other family answered with records — the name then resolves, as with getaddrinfo, and this says what
+   * the failing family returned. Absent when nothing failed (no data for one family is not a failure).
+   */
+  failed?: FamilyFailure[];
 }
 
 /**
@@ -158,6 +164,12 @@ export function createResolver(
 
 type Query = (r: dns.promises.Resolver, name: string) => Promise<unknown>;
 
+/** What a lookup found: its records, and for A+AAAA the family that failed while the other answered. */
+interface Answer {
+  records: DnsRecord[];
+  failed?: FamilyFailure[];
+}
+
 const QUERIES: Record<RecordType, Query> = {
   A: (r, n) => r.resolve4(n, { ttl: true }),
   AAAA: (r, n) => r.resolve6(n, { ttl: true }),
@@ -206,24 +218,104 @@ function query(
   );
 }
 
-/** A and AAAA in parallel; one type without data is fine, both without is `ENODATA` for `A/AAAA`. */
-async function addresses(
+/** A query of one family that failed while the other family answered (see {@link ResolveResult.failed}). */
+export interface FamilyFailure {
+  /** `A` or `AAAA`. */
+  type: RecordType;
+  /** The error's code: `ENOTFOUND` (NXDOMAIN), `EREFUSED`, `ESERVFAIL`, `SOKET_TIMEOUT`, ... */
+  code: string;
+  /** The error's message. */
+  message: string;
+}
+
+function failureOf(type: RecordType, err: unknown): FamilyFailure {
+  const e = err as { code?: unknown; message?: unknown };
+  return { type, code: String(e?.code ?? 'ERROR'), message: String(e?.message ?? err) };
+}
+
+const isNoData = (err: unknown) => (err as { code?: string } | undefined)?.code === 'ENODATA';
+
+/**
+ * A and AAAA in parallel, combined the way getaddrinfo combines them: records from either family are the
+ * answer, and the other family's failure (NXDOMAIN, REFUSED, SERVFAIL, no reply by the deadline) is reported
+ * beside them rather than failing the name. No data for one type is not a failure; no data for both is
+ * `ENODATA` for `A/AAAA`; no records and a failure is that failure. The deadline (`plan.timeout`) is kept
+ * here, so that an answer from one family is not lost to the other's silence: when it passes with records in
+ * hand they are returned, else it is a `TimeoutError`.
+ */
+function addresses(
   resolver: dns.promises.Resolver,
   plan: ResolvePlan,
   name: string,
   t0: number,
-): Promise<DnsRecord[]> {
-  const [a, aaaa] = await Promise.allSettled([
-    query(resolver, plan, name, 'A', t0),
-    query(resolver, plan, name, 'AAAA', t0),
-  ]);
-  const noData = (r: PromiseSettledResult<DnsRecord[]>) =>
-    r.status === 'rejected' && (r.reason as { code?: string }).code === 'ENODATA';
-  if (noData(a) && noData(aaaa)) {
-    throw lookupError({ code: 'ENODATA' }, targetOf(plan, name, 'A/AAAA'), performance.now() - t0);
-  }
-  for (const r of [a, aaaa]) if (r.status === 'rejected' && !noData(r)) throw r.reason;
-  return [...(a.status === 'fulfilled' ? a.value : []), ...(aaaa.status === 'fulfilled' ? aaaa.value : [])];
+  onTimeout: (() => void) | undefined,
+): { work: Promise<Answer>; settled: Promise<void> } {
+  const outcomes: Array<{ records?: DnsRecord[]; error?: unknown } | undefined> = [undefined, undefined];
+  const types = ['A', 'AAAA'] as const;
+  const queries = types.map((type, k) =>
+    query(resolver, plan, name, type, t0).then(
+      (records) => {
+        outcomes[k] = { records };
+      },
+      (error: unknown) => {
+        outcomes[k] = { error };
+      },
+    ),
+  );
+  const settled = Promise.all(queries).then(() => undefined);
+  const combine = (final: boolean): Answer | undefined => {
+    const records = outcomes.flatMap((o) => o?.records ?? []);
+    if (records.length === 0) {
+      if (!final && outcomes.some((o) => o === undefined)) return undefined;
+      const errors = outcomes.map((o) => o?.error);
+      if (errors.every(isNoData)) {
+        throw lookupError({ code: 'ENODATA' }, targetOf(plan, name, 'A/AAAA'), performance.now() - t0);
+      }
+      const failure = errors.find((e) => e !== undefined && !isNoData(e));
+      if (failure !== undefined) throw failure;
+      return undefined; // final, nothing answered: the caller's timeout
+    }
+    if (!final && outcomes.some((o) => o === undefined)) return undefined;
+    const failed: FamilyFailure[] = [];
+    outcomes.forEach((o, k) => {
+      const type = types[k] as RecordType;
+      if (o === undefined) {
+        const target = targetOf(plan, name, type);
+        failed.push(
+          failureOf(
+            type,
+            new TimeoutError('lookup', timeoutTarget(target), plan.timeout ?? 0, timeoutDetail(target)),
+          ),
+        );
+      } else if (o.error !== undefined && !isNoData(o.error)) failed.push(failureOf(type, o.error));
+    });
+    return failed.length ? { records, failed } : { records };
+  };
+  const work = new Promise<Answer>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (final: boolean) => {
+      let answer: Answer | undefined;
+      try {
+        answer = combine(final);
+      } catch (err) {
+        if (timer !== undefined) clearTimeout(timer);
+        reject(err);
+        return;
+      }
+      if (answer) {
+        if (timer !== undefined) clearTimeout(timer);
+        if (final) onTimeout?.();
+        resolve(answer);
+      } else if (final) {
+        onTimeout?.();
+        const target = targetOf(plan, name, 'A/AAAA');
+        reject(new TimeoutError('lookup', timeoutTarget(target), plan.timeout ?? 0, timeoutDetail(target)));
+      }
+    };
+    for (const q of queries) void q.then(() => settle(false));
+    if (plan.timeout) timer = setTimeout(() => settle(true), plan.timeout);
+  });
+  return { work, settled };
 }
 
 function system(plan: ResolvePlan, name: string, t0: number): Promise<DnsRecord[]> {
@@ -265,30 +357,43 @@ export function startResolve(
 ): StartedTask<ResolveResult> {
   const t0 = performance.now();
   const { resolver } = context;
-  let work: Promise<DnsRecord[]>;
-  if (plan.resolver === 'system') work = system(plan, name, t0);
+  const cancel = context.cancelOnStop && resolver ? () => resolver.cancel() : undefined;
+  let work: Promise<Answer>;
+  let settled: Promise<void>;
+  // the A+AAAA combination keeps its own deadline (an answer from one family outlives the other's silence)
+  let raceTimeout = plan.timeout;
+  if (plan.resolver === 'system') work = system(plan, name, t0).then((records) => ({ records }));
   else if (!resolver) throw new Error('startResolve: a DNS plan needs a resolver');
-  else if (plan.type === undefined && plan.family === 0) work = addresses(resolver, plan, name, t0);
-  else work = query(resolver, plan, name, plan.types[0] as RecordType, t0);
-  const settled = work.then(
+  else if (plan.type === undefined && plan.family === 0) {
+    const both = addresses(resolver, plan, name, t0, cancel);
+    work = both.work;
+    // handled here too: a race that ends first (abort) leaves the combined answer to nobody
+    work.catch(() => undefined);
+    settled = both.settled;
+    raceTimeout = undefined;
+  } else {
+    work = query(resolver, plan, name, plan.types[0] as RecordType, t0).then((records) => ({ records }));
+  }
+  settled ??= work.then(
     () => undefined,
     () => undefined,
   );
   const target = targetOf(plan, name, plan.types.join('/'));
   const result = raceLookup(
     work,
-    plan.timeout,
+    raceTimeout,
     context.signal,
     { target: timeoutTarget(target), detail: timeoutDetail(target) },
-    context.cancelOnStop && resolver ? () => resolver.cancel() : undefined,
+    cancel,
   ).then(
-    (records): ResolveResult => ({
+    (answer): ResolveResult => ({
       name,
       types: plan.types,
       resolver: plan.resolver,
       server: plan.server,
-      records,
+      records: answer.records,
       elapsedMs: performance.now() - t0,
+      ...(answer.failed ? { failed: answer.failed } : {}),
     }),
   );
   return { result, settled };

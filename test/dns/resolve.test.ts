@@ -5,7 +5,7 @@ import { AbortError, DnsError, TimeoutError, ValidationError } from '../../src/c
 import { type DnsRecord, parseRecordType, type RECORD_TYPES, recordData } from '../../src/dns/records.js';
 import { checkLookupName, resolve } from '../../src/dns/resolve.js';
 import { parseDnsServer, parseDnsServers } from '../../src/dns/server-address.js';
-import { RCODE, startDnsResponder } from '../helpers/dns-responder.js';
+import { RCODE, startDnsResponder, startSplitDnsResponder } from '../helpers/dns-responder.js';
 import { type Dnsmasq, startDnsmasq, ZONE } from '../helpers/dnsmasq.js';
 import { findExecutable, requirePeer, STRICT } from '../helpers/peers.js';
 import { freeTcpUdpPort } from '../helpers/ports.js';
@@ -255,6 +255,88 @@ describe('resolve over DNS (dnsmasq)', () => {
       await assert.rejects(resolve('localhost', { signal: AbortSignal.abort() }), AbortError);
     } finally {
       await silent.close();
+    }
+  });
+});
+
+describe('addresses over DNS: one family failing does not fail the name (as getaddrinfo)', () => {
+  for (const [what, aaaa, code] of [
+    ['NXDOMAIN', RCODE.NXDOMAIN, 'ENOTFOUND'],
+    ['REFUSED', RCODE.REFUSED, 'EREFUSED'],
+    ['SERVFAIL', RCODE.SERVFAIL, 'ESERVFAIL'],
+    ['silence', 'silent', 'SOKET_TIMEOUT'],
+  ] as const) {
+    test(`A answered, AAAA ${what}: the A records, and what AAAA returned`, async () => {
+      const server = await startSplitDnsResponder({ A: '192.0.2.7', AAAA: aaaa });
+      try {
+        const r = await resolve('x.test', { server: server.server, timeout: aaaa === 'silent' ? 400 : 3000 });
+        assert.deepEqual(
+          r.records.map((x) => [x.type, x.data]),
+          [['A', '192.0.2.7']],
+        );
+        assert.equal(r.failed?.length, 1, JSON.stringify(r));
+        assert.equal(r.failed?.[0]?.type, 'AAAA');
+        assert.equal(r.failed?.[0]?.code, code);
+        assert.match(r.failed?.[0]?.message ?? '', /x\.test/);
+        assert.deepEqual(JSON.parse(JSON.stringify(r)).failed, r.failed, 'plain data, for --json');
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  test('AAAA answered, A SERVFAIL: the AAAA records', async () => {
+    const server = await startSplitDnsResponder({ A: RCODE.SERVFAIL, AAAA: '2001:db8::7' });
+    try {
+      const r = await resolve('x.test', { server: server.server });
+      assert.deepEqual(
+        r.records.map((x) => [x.type, x.data]),
+        [['AAAA', '2001:db8::7']],
+      );
+      assert.deepEqual(
+        r.failed?.map((f) => [f.type, f.code]),
+        [['A', 'ESERVFAIL']],
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('both answered: no failures reported; no data for AAAA is not a failure', async () => {
+    const both = await startSplitDnsResponder({ A: '192.0.2.7', AAAA: '2001:db8::7' });
+    const v4only = await startSplitDnsResponder({ A: '192.0.2.7' });
+    try {
+      const r = await resolve('x.test', { server: both.server });
+      assert.equal(r.records.length, 2);
+      assert.equal(r.failed, undefined);
+      const r4 = await resolve('x.test', { server: v4only.server });
+      assert.deepEqual(
+        r4.records.map((x) => x.data),
+        ['192.0.2.7'],
+      );
+      assert.equal(r4.failed, undefined);
+    } finally {
+      await both.close();
+      await v4only.close();
+    }
+  });
+
+  test('neither family has an address: the name fails as before', async () => {
+    const nodataAndFail = await startSplitDnsResponder({ AAAA: RCODE.SERVFAIL });
+    const bothSilent = await startSplitDnsResponder({ A: 'silent', AAAA: 'silent' });
+    try {
+      const err = await resolve('x.test', { server: nodataAndFail.server }).catch((e: unknown) => e);
+      assert.ok(err instanceof DnsError, String(err));
+      assert.equal(err.code, 'ESERVFAIL');
+      const t = await resolve('x.test', { server: bothSilent.server, timeout: 300 }).catch((e: unknown) => e);
+      assert.ok(t instanceof TimeoutError, String(t));
+      assert.equal(
+        t.message,
+        `Name lookup of x.test (A/AAAA query to ${bothSilent.server}) timed out after 300 ms (2 tries)`,
+      );
+    } finally {
+      await nodataAndFail.close();
+      await bothSilent.close();
     }
   });
 });
