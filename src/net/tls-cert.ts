@@ -32,7 +32,11 @@ export interface SelfSignedOptions {
 }
 
 /** Defaults of {@link SelfSignedOptions}. */
-export const SELF_SIGNED_DEFAULTS = { days: 30, commonName: 'soket', hosts: ['localhost', '127.0.0.1', '::1'] } as const;
+export const SELF_SIGNED_DEFAULTS = {
+  days: 30,
+  commonName: 'soket',
+  hosts: ['localhost', '127.0.0.1', '::1'],
+} as const;
 
 /** A certificate and its private key, in PEM. */
 export interface CertificateBundle {
@@ -61,23 +65,40 @@ export interface CertificateBundle {
  * // tls.createServer({ cert, key }) ... ; clients connect with { pin }
  * ```
  */
-export async function createSelfSignedCertificate(options: SelfSignedOptions = {}): Promise<CertificateBundle> {
+export async function createSelfSignedCertificate(
+  options: SelfSignedOptions = {},
+): Promise<CertificateBundle> {
   const days = options.days ?? SELF_SIGNED_DEFAULTS.days;
   if (!Number.isFinite(days) || days <= 0 || days > 3650) {
-    throw new ValidationError(`Invalid certificate validity '${String(days)}' days: expected more than 0, up to 3650`);
+    throw new ValidationError(
+      `Invalid certificate validity '${String(days)}' days: expected more than 0, up to 3650`,
+    );
   }
   const hosts = [...(options.hosts ?? [])];
   for (const h of hosts) {
-    if (typeof h !== 'string' || (isIP(h) === 0 && !/^(?=.{1,253}$)(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(h))) {
-      throw new ValidationError(`Invalid certificate host '${String(h)}': expected a DNS name or an IP address`);
+    if (
+      typeof h !== 'string' ||
+      (isIP(h) === 0 && !/^(?=.{1,253}$)(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(h))
+    ) {
+      throw new ValidationError(
+        `Invalid certificate host '${String(h)}': expected a DNS name or an IP address`,
+      );
     }
   }
-  const all = [...new Set([...hosts.map((h) => (isIP(h) ? h : h.toLowerCase())), ...SELF_SIGNED_DEFAULTS.hosts])];
+  const all = [
+    ...new Set([...hosts.map((h) => (isIP(h) ? h : h.toLowerCase())), ...SELF_SIGNED_DEFAULTS.hosts]),
+  ];
   const commonName = options.commonName ?? hosts[0] ?? SELF_SIGNED_DEFAULTS.commonName;
   const now = options.now ?? new Date();
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const crypto = webcrypto as unknown as Crypto;
-  const keys = (await crypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
+  // @peculiar/x509 is typed with the DOM's WebCrypto types; node:crypto's webcrypto is the same API.
+  type X509Crypto = Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1];
+  type X509Keys = Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'];
+  const crypto = webcrypto as unknown as NonNullable<X509Crypto>;
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
+    'sign',
+    'verify',
+  ])) as unknown as X509Keys;
   const serial = randomBytes(16);
   serial[0] = (serial[0] as number) & 0x7f; // a positive INTEGER
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
@@ -91,7 +112,10 @@ export async function createSelfSignedCertificate(options: SelfSignedOptions = {
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+        new x509.ExtendedKeyUsageExtension([
+          x509.ExtendedKeyUsage.serverAuth,
+          x509.ExtendedKeyUsage.clientAuth,
+        ]),
         new x509.SubjectAlternativeNameExtension(
           all.map((h) => ({ type: isIP(h) ? ('ip' as const) : ('dns' as const), value: h })),
         ),
@@ -100,7 +124,7 @@ export async function createSelfSignedCertificate(options: SelfSignedOptions = {
     },
     crypto,
   );
-  const pkcs8 = await crypto.subtle.exportKey('pkcs8', keys.privateKey);
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as unknown as webcrypto.CryptoKey);
   const der = Buffer.from(cert.rawData);
   return {
     cert: cert.toString('pem'),
@@ -167,7 +191,10 @@ export interface CertificateInfo {
  * console.log(info.subject, info.daysLeft, info.fingerprint256);
  * ```
  */
-export function describeCertificate(certificate: Uint8Array | string | NodeX509, now: Date = new Date()): CertificateInfo {
+export function describeCertificate(
+  certificate: Uint8Array | string | NodeX509,
+  now: Date = new Date(),
+): CertificateInfo {
   let node: NodeX509;
   try {
     node = certificate instanceof NodeX509 ? certificate : new NodeX509(certificate);
@@ -181,9 +208,16 @@ export function describeCertificate(certificate: Uint8Array | string | NodeX509,
   const sans: string[] = [];
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   for (const n of san?.names.toJSON() ?? []) {
-    const tag = { dns: 'DNS', ip: 'IP', email: 'email', url: 'URI', dn: 'DirName', guid: 'GUID', upn: 'UPN', id: 'RID' }[
-      n.type as string
-    ];
+    const tag = {
+      dns: 'DNS',
+      ip: 'IP',
+      email: 'email',
+      url: 'URI',
+      dn: 'DirName',
+      guid: 'GUID',
+      upn: 'UPN',
+      id: 'RID',
+    }[n.type as string];
     sans.push(`${tag ?? n.type}:${n.value}`);
   }
   const sig = cert.signatureAlgorithm as { name?: string; hash?: { name?: string } };
