@@ -147,7 +147,12 @@ describe('relay', () => {
     await once(c, 'connect');
     assert.equal(sha(await roundTrip(c, data)), sha(data));
     // A TLS client straight to relay A sees the ephemeral certificate.
-    const t = tls.connect({ port: aPort, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true });
+    const t = tls.connect({
+      port: aPort,
+      host: '127.0.0.1',
+      rejectUnauthorized: false,
+      allowHalfOpen: true,
+    } as tls.ConnectionOptions);
     await once(t, 'secureConnect');
     assert.equal(t.getPeerX509Certificate()?.fingerprint256.length, 95);
     assert.equal((await roundTrip(t, Buffer.from('tls\n'))).toString(), 'tls\n');
