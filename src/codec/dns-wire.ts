@@ -211,7 +211,7 @@ export function ipv6Text(b: Uint8Array): string {
       continue;
     }
     if (v4 !== undefined && i === 6) {
-      out += v4;
+      out += `${out.endsWith(':') ? '' : ':'}${v4}`;
       break;
     }
     if (out.length > 0 && !out.endsWith(':')) out += ':';
