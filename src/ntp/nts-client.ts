@@ -32,7 +32,7 @@ import {
 import { NTS_MAX_COOKIE_LENGTH, NTS_MAX_COOKIES } from '../codec/nts-ke.js';
 import { BadPacketError, NtsError, ValidationError } from '../core/errors.js';
 import { formatHostPort, parseHostPort } from '../core/validate.js';
-import { aesSivOpen, aesSivSeal } from './aes-siv.js';
+import { SivKey } from './aes-siv.js';
 import {
   NTS_KE_DEFAULTS,
   type NtsKeResult,
@@ -67,6 +67,13 @@ export interface NtsClientStats {
   cookiesReceived: number;
 }
 
+interface Session {
+  ke: NtsKeResult;
+  cookies: Uint8Array[];
+  c2s: SivKey;
+  s2c: SivKey;
+}
+
 /** The state of one NTS-KE session. */
 export interface NtsSession {
   /** The key exchange's result (keys, NTP server and port, TLS facts). */
@@ -97,7 +104,7 @@ export class NtsClient {
   readonly host: string;
   readonly port: number;
   readonly #options: NtsClientOptions;
-  #session: { ke: NtsKeResult; cookies: Uint8Array[] } | undefined;
+  #session: Session | undefined;
   #pending: Promise<NtsKeResult> | undefined;
   readonly #stats: NtsClientStats = {
     keyExchanges: 0,
@@ -160,7 +167,12 @@ export class NtsClient {
     const ke = await this.#pending;
     if (!this.#session || this.#session.ke !== ke) {
       this.#stats.keyExchanges++;
-      this.#session = { ke, cookies: ke.cookies.map((c) => c.slice()) };
+      this.#session = {
+        ke,
+        cookies: ke.cookies.map((c) => c.slice()),
+        c2s: new SivKey(ke.c2s),
+        s2c: new SivKey(ke.s2c),
+      };
     }
     return { session: this.#session, keyExchanged: true };
   }
@@ -185,7 +197,7 @@ export class NtsClient {
     };
   }
 
-  #seal(session: { ke: NtsKeResult; cookies: Uint8Array[] }, header: Uint8Array): SealedRequest {
+  #seal(session: Session, header: Uint8Array): SealedRequest {
     const cookie = session.cookies.shift();
     if (cookie === undefined) {
       throw new NtsError(
@@ -206,7 +218,7 @@ export class NtsClient {
     }
     const ad = concat(parts);
     const nonce = new Uint8Array(randomBytes(NTS_NONCE_LENGTH));
-    const sealed = aesSivSeal(session.ke.c2s, nonce, ad, new Uint8Array(0));
+    const sealed = session.c2s.seal(nonce, ad, new Uint8Array(0));
     const auth = encodeNtpExtensionField(
       NtpExtensionType.ntsAuthenticator,
       encodeNtsAuthenticator(nonce, sealed),
@@ -217,7 +229,7 @@ export class NtsClient {
     return {
       packet,
       verify: (reply) => {
-        const check = verifyNtsReply(reply, uniqueId, session.ke.s2c);
+        const check = verifyNtsReply(reply, uniqueId, session.s2c);
         if (!check.ok) {
           if (check.nak) this.#stats.naks++;
           else this.#stats.rejected++;
@@ -252,7 +264,7 @@ export type NtsReplyCheck =
  *
  * @param reply - the whole datagram
  * @param uniqueId - the unique identifier of the request it answers
- * @param s2c - the server-to-client key
+ * @param s2c - the server-to-client key (bytes or a prepared `SivKey`)
  * @returns the new cookies, or why the reply is not acceptable (`nak: true` for an NTS NAK)
  * @example
  * ```ts
@@ -260,7 +272,11 @@ export type NtsReplyCheck =
  * if (check.ok) jar.push(...check.cookies);
  * ```
  */
-export function verifyNtsReply(reply: Uint8Array, uniqueId: Uint8Array, s2c: Uint8Array): NtsReplyCheck {
+export function verifyNtsReply(
+  reply: Uint8Array,
+  uniqueId: Uint8Array,
+  s2c: Uint8Array | SivKey,
+): NtsReplyCheck {
   let tail: ReturnType<typeof decodeNtpExtensions>;
   try {
     tail = decodeNtpExtensions(reply);
@@ -301,7 +317,7 @@ export function verifyNtsReply(reply: Uint8Array, uniqueId: Uint8Array, s2c: Uin
     throw err;
   }
   const ad = reply.subarray(0, auth.offset);
-  const plaintext = aesSivOpen(s2c, body.nonce, ad, body.ciphertext);
+  const plaintext = (s2c instanceof SivKey ? s2c : new SivKey(s2c)).open(body.nonce, ad, body.ciphertext);
   if (plaintext === undefined) return { ok: false, reason: 'NTS authenticator does not verify' };
   let inner: ReturnType<typeof decodeNtpExtensionFields>;
   try {

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ValidationError } from '../core/errors.js';
-import { AES_SIV_CMAC_256_KEY_LENGTH, aesSivOpen, aesSivSeal } from './aes-siv.js';
+import { AES_SIV_CMAC_256_KEY_LENGTH, SivKey } from './aes-siv.js';
 
 /** Length of a cookie soket makes. */
 export const NTS_COOKIE_LENGTH = 4 + 16 + 16 + 2 * AES_SIV_CMAC_256_KEY_LENGTH;
@@ -55,7 +55,7 @@ export class NtsCookieKeys {
   /** Earlier keys kept. */
   readonly keep: number;
   readonly #clock: Clock;
-  readonly #keys = new Map<number, Uint8Array>();
+  readonly #keys = new Map<number, SivKey>();
   #order: number[] = [];
   #current = 0;
   #since = 0;
@@ -93,11 +93,12 @@ export class NtsCookieKeys {
     let id: number;
     do id = randomBytes(4).readUInt32BE(0);
     while (this.#keys.has(id));
-    this.#keys.set(id, new Uint8Array(randomBytes(AES_SIV_CMAC_256_KEY_LENGTH)));
+    const secret = new Uint8Array(randomBytes(AES_SIV_CMAC_256_KEY_LENGTH));
+    this.#keys.set(id, new SivKey(secret));
+    secret.fill(0);
     this.#order.push(id);
     while (this.#order.length > this.keep + 1) {
       const old = this.#order.shift() as number;
-      this.#keys.get(old)?.fill(0);
       this.#keys.delete(old);
     }
     this.#current = id;
@@ -120,7 +121,7 @@ export class NtsCookieKeys {
       throw new ValidationError('Invalid NTS keys for a cookie: expected 32 bytes each');
     }
     if (this.#clock.monotonic() - this.#since >= this.rotateMs) this.rotate();
-    const key = this.#keys.get(this.#current) as Uint8Array;
+    const key = this.#keys.get(this.#current) as SivKey;
     const cookie = new Uint8Array(NTS_COOKIE_LENGTH);
     const view = new DataView(cookie.buffer);
     view.setUint32(0, this.#current);
@@ -129,7 +130,7 @@ export class NtsCookieKeys {
     const plaintext = new Uint8Array(2 * AES_SIV_CMAC_256_KEY_LENGTH);
     plaintext.set(contents.c2s, 0);
     plaintext.set(contents.s2c, AES_SIV_CMAC_256_KEY_LENGTH);
-    cookie.set(aesSivSeal(key, nonce, cookie.subarray(0, 4), plaintext), 20);
+    cookie.set(key.seal(nonce, cookie.subarray(0, 4), plaintext), 20);
     return cookie;
   }
 
@@ -145,7 +146,7 @@ export class NtsCookieKeys {
     const id = new DataView(cookie.buffer, cookie.byteOffset, 4).getUint32(0);
     const key = this.#keys.get(id);
     if (!key) return undefined;
-    const plaintext = aesSivOpen(key, cookie.subarray(4, 20), cookie.subarray(0, 4), cookie.subarray(20));
+    const plaintext = key.open(cookie.subarray(4, 20), cookie.subarray(0, 4), cookie.subarray(20));
     if (!plaintext || plaintext.length !== 2 * AES_SIV_CMAC_256_KEY_LENGTH) return undefined;
     return {
       c2s: plaintext.subarray(0, AES_SIV_CMAC_256_KEY_LENGTH),

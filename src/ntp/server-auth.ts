@@ -31,7 +31,7 @@ import {
 } from '../codec/ntp-extensions.js';
 import { NTS_MAX_COOKIES } from '../codec/nts-ke.js';
 import { BadPacketError, ValidationError } from '../core/errors.js';
-import { aesSivOpen, aesSivSeal } from './aes-siv.js';
+import { SivKey } from './aes-siv.js';
 import type { NtsCookieKeys } from './nts-cookies.js';
 import { appendMac, type SymmetricKey, type SymmetricKeys, verifyMac } from './symmetric-key.js';
 
@@ -60,7 +60,7 @@ export type ServerAuthCheck =
   | {
       kind: 'nts';
       uniqueId: Uint8Array;
-      s2c: Uint8Array;
+      s2c: SivKey;
       plaintext: Uint8Array;
       nonce: Uint8Array;
       requestLength: number;
@@ -176,7 +176,7 @@ export class NtpServerAuth {
       if (err instanceof BadPacketError) return drop;
       throw err;
     }
-    const inner = aesSivOpen(keys.c2s, body.nonce, request.subarray(0, auth.offset), body.ciphertext);
+    const inner = new SivKey(keys.c2s).open(body.nonce, request.subarray(0, auth.offset), body.ciphertext);
     if (!inner) return nak;
     try {
       for (const f of decodeNtpExtensionFields(inner)) {
@@ -198,7 +198,7 @@ export class NtpServerAuth {
     return {
       kind: 'nts',
       uniqueId: uniqueId.slice(),
-      s2c: keys.s2c.slice(),
+      s2c: new SivKey(keys.s2c),
       plaintext: concat(cookies),
       nonce: new Uint8Array(randomBytes(16)),
       requestLength: request.length,
@@ -229,7 +229,7 @@ export class NtpServerAuth {
         for (;;) {
           const room = check.requestLength - 48 - uid.length - 4;
           const ad = concat([header, uid]);
-          const sealed = aesSivSeal(check.s2c, check.nonce, ad, plaintext);
+          const sealed = check.s2c.seal(check.nonce, ad, plaintext);
           const body = encodeNtsAuthenticator(
             check.nonce,
             sealed,
