@@ -51,6 +51,8 @@ export interface Lan {
   ): ChildProcess;
   /** Run a command on a host and return its stdout (throws on failure). */
   exec(host: LanHost, command: string, args: string[]): string;
+  /** Wait until at least `count` UDP sockets are bound to `port` on a host (polls ss there). */
+  waitUdp(host: LanHost, port: number, count?: number): Promise<void>;
   /** Delete every namespace. */
   destroy(): void;
 }
@@ -159,6 +161,16 @@ export function createLan(tag: string, count = 3): Lan {
         encoding: 'utf8',
         stdio: 'pipe',
       });
+    },
+    async waitUdp(host, port, count = 1) {
+      for (let i = 0; i < 500; i++) {
+        const out = execFileSync('ip', ['netns', 'exec', host.ns, 'ss', '-Hlun', `sport = :${port}`], {
+          encoding: 'utf8',
+        });
+        if (out.trim().split('\n').filter(Boolean).length >= count) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`nothing bound UDP port ${port} on ${host.ns}`);
     },
     destroy,
   };

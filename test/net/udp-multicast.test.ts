@@ -203,7 +203,7 @@ describe('broadcast and multicast on a LAN of namespaces', () => {
     const peer = l.spawn(h2, socat, ['-u', `UDP4-RECV:${port},reuseaddr`, 'STDOUT']);
     children.push(peer);
     // Wait until socat's socket exists on h2 (ss in that namespace), without sleeping blindly.
-    await waitUdpBound(l, h2, port);
+    await l.waitUdp(h2, port);
     const conn = await l.on(h0, () => udpConnect({ host: l.broadcast, port, broadcast: true, linger: 0 }));
     await conn.send('hello everyone\n');
     conn.end();
@@ -261,7 +261,7 @@ print(d.decode(),a[0],flush=True)`,
     children.push(py);
     const pyOut = lines(py.stdout as NodeJS.ReadableStream);
     assert.equal(await pyOut(), 'ready');
-    await waitUdpBound(l, h2, port, 2);
+    await l.waitUdp(h2, port, 2);
     const conn = await l.on(h0, () =>
       udpConnect({ host: group, port, multicastTtl: 1, multicastInterface: 'veth0', linger: 0 }),
     );
@@ -389,14 +389,4 @@ function lines(stream: NodeJS.ReadableStream): () => Promise<string> {
       if (have !== undefined) resolve(have);
       else waiters.push(resolve);
     });
-}
-
-/** Wait until `count` UDP sockets are bound to `port` on a host (read from ss in that namespace). */
-async function waitUdpBound(lan: Lan, host: LanHost, port: number, count = 1): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const out = lan.exec(host, 'ss', ['-Hlun', `sport = :${port}`]);
-    if (out.trim().split('\n').filter(Boolean).length >= count) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`nothing bound UDP port ${port} on ${host.ns}`);
 }
