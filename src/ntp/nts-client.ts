@@ -167,14 +167,31 @@ export class NtsClient {
     const ke = await this.#pending;
     if (!this.#session || this.#session.ke !== ke) {
       this.#stats.keyExchanges++;
-      this.#session = {
-        ke,
-        cookies: ke.cookies.map((c) => c.slice()),
-        c2s: new SivKey(ke.c2s),
-        s2c: new SivKey(ke.s2c),
-      };
+      this.useKeyExchange(ke);
     }
-    return { session: this.#session, keyExchanged: true };
+    return { session: this.#session as Session, keyExchanged: true };
+  }
+
+  /**
+   * Use the keys and cookies of a key exchange done elsewhere (e.g. saved from an earlier run, as chrony's
+   * `ntsdumpdir` does) instead of running NTS-KE.
+   *
+   * @param ke - a result of {@link ntsKeyExchange} for this server
+   * @example
+   * ```ts
+   * client.useKeyExchange(await ntsKeyExchange('127.0.0.1:4460', { ca }));
+   * ```
+   */
+  useKeyExchange(ke: NtsKeResult): void {
+    if (!ke || !(ke.c2s instanceof Uint8Array) || !Array.isArray(ke.cookies)) {
+      throw new ValidationError('Invalid key exchange result: expected what ntsKeyExchange() returns');
+    }
+    this.#session = {
+      ke,
+      cookies: ke.cookies.slice(0, NTS_MAX_COOKIES).map((c) => c.slice()),
+      c2s: new SivKey(ke.c2s),
+      s2c: new SivKey(ke.s2c),
+    };
   }
 
   /** Forget the session (after an NTS NAK): the next query runs NTS-KE. */
