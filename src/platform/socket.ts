@@ -26,6 +26,7 @@ interface Calls {
   close: (...args: unknown[]) => unknown;
   shutdown: (...args: unknown[]) => unknown;
   ioctl: (...args: unknown[]) => unknown;
+  sendto: (...args: unknown[]) => unknown;
   fcntl: (...args: unknown[]) => unknown;
   errno: () => number;
   names: Map<number, string>;
@@ -53,6 +54,9 @@ function c(): Calls {
     close: func('int close(int fd)'),
     shutdown: func('int shutdown(int fd, int how)'),
     ioctl: func('int ioctl(int fd, unsigned long request, void *arg)'),
+    sendto: func(
+      'long sendto(int fd, const void *buf, size_t length, int flags, const void *to, uint32_t tolen)',
+    ),
     fcntl: func('int fcntl(int fd, int cmd, int arg)'),
     errno: () => koffi.errno(),
     names,
@@ -263,4 +267,29 @@ export function shutdownRead(fd: number): void {
 export function ioctlBuffer(fd: number, request: number, buf: Uint8Array): number {
   const x = c();
   return x.ioctl(fd, request, buf) === 0 ? 0 : -x.errno();
+}
+
+/**
+ * Send one datagram (sendto(2)).
+ *
+ * @param fd - a UDP socket
+ * @param data - the payload
+ * @param address - an IP literal of the socket's family (IPv4-mapped for IPv4 peers of a dual-stack socket)
+ * @param port - the destination port
+ * @returns the bytes sent
+ * @throws {NetworkError} when the kernel refuses it (EMSGSIZE, ENOBUFS, ...)
+ * @example
+ * ```ts
+ * sendToFd(fd, new TextEncoder().encode('hi'), '127.0.0.1', 9999);
+ * ```
+ */
+export function sendToFd(fd: number, data: Uint8Array, address: string, port: number): number {
+  const x = c();
+  const sa = encodeSockaddr(address, port);
+  const n = x.sendto(fd, data, data.byteLength, 0, sa, sa.length) as number;
+  if (n < 0) {
+    const where = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    throw fail(`Cannot send ${data.byteLength} bytes to ${where}`, 'sendto', x.errno());
+  }
+  return n;
 }

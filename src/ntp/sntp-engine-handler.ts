@@ -1,0 +1,116 @@
+/**
+ * The SNTP server as a datagram handler for the UDP engine ({@link DatagramHandlerFactory}): each worker runs
+ * its own {@link SntpResponder} (so each has its own rate limiter: the kernel's SO_REUSEPORT hash keeps a
+ * client on one worker), on the engine's clock, with the kernel's timestamps:
+ *
+ * - T2 (receive) is the kernel's receive timestamp of the request (SO_TIMESTAMPNS), written exactly (ns → NTP
+ *   fraction), not a clock read after the event loop woke up;
+ * - T3 (transmit) is read just before the batch goes to sendmmsg ({@link DatagramHandlerContext.stampTransmit}).
+ *
+ * An authenticated reply (longer than the 48-byte header: NTS or a MAC) keeps the times the responder wrote
+ * before sealing it; rewriting them would break the authenticator. A kiss-o'-death is left as it is.
+ *
+ * Name it with {@link sntpEngineHandler}.
+ *
+ * @module
+ */
+import { NTP_HEADER_LENGTH } from '../codec/ntp.js';
+import type {
+  DatagramHandlerFactory,
+  DatagramHandlerInstance,
+  DatagramHandlerSpec,
+} from '../platform/datagram-handler.js';
+import { packetTimeMs, writeNtpTime } from '../platform/realtime.js';
+import { workerModuleUrl } from '../platform/udp-engine-shared.js';
+import { SntpResponder, type SntpResponderOptions, type SntpServerStats } from './sntp-responder.js';
+
+/** What each worker's responder is made with: the responder's options, without the clock (the engine's). */
+export type SntpEngineConfig = Omit<SntpResponderOptions, 'clock'> & {
+  /** Requests answered before serving to warm the reply path up (not counted). @default 200 */
+  warmUp?: number;
+};
+
+/** The responder's counters, flat (`dropped.malformed`), as the engine merges them. */
+export function flattenSntpStats(s: SntpServerStats): Record<string, number> {
+  return {
+    received: s.received,
+    answered: s.answered,
+    kod: s.kod,
+    'dropped.malformed': s.dropped.malformed,
+    'dropped.notClient': s.dropped.notClient,
+    'dropped.rateLimited': s.dropped.rateLimited,
+  };
+}
+
+/**
+ * The engine's merged handler counters back in the responder's shape.
+ *
+ * @example
+ * ```ts
+ * const stats = sntpStatsFromEngine(engine.stats().handler, engine.stats().sendErrors);
+ * ```
+ */
+export function sntpStatsFromEngine(handler: Record<string, number>, sendErrors: number): SntpServerStats {
+  return {
+    received: handler.received ?? 0,
+    answered: handler.answered ?? 0,
+    kod: handler.kod ?? 0,
+    dropped: {
+      malformed: handler['dropped.malformed'] ?? 0,
+      notClient: handler['dropped.notClient'] ?? 0,
+      rateLimited: handler['dropped.rateLimited'] ?? 0,
+    },
+    sendErrors,
+  };
+}
+
+/**
+ * The factory each engine worker calls.
+ *
+ * @example
+ * ```ts
+ * await createUdpEngine({ port: 0, workers: 2 }, sntpEngineHandler({ leap: 0 }));
+ * ```
+ */
+export const sntp: DatagramHandlerFactory<SntpEngineConfig> = (config, context): DatagramHandlerInstance => {
+  const { warmUp = 200, ...options } = config ?? {};
+  const responder = new SntpResponder({ ...options, clock: context.clock });
+  // Run the reply path before serving, so V8 has compiled it before a client's first request (which would
+  // otherwise be answered late); these requests are neither counted nor rate-limited.
+  const probe = new Uint8Array(NTP_HEADER_LENGTH);
+  for (let i = 0; i < warmUp; i++) {
+    probe.fill(0);
+    probe[0] = 0x23;
+    probe[47] = i & 0xff;
+    responder.respond(probe, '127.0.0.1', 1, context.clock.now(), false);
+  }
+  responder.resetStats();
+  const timer = setInterval(() => responder.refresh(), 1000);
+  timer.unref();
+  return {
+    handle(request, peer, received) {
+      const reply = responder.respond(request, peer.address, peer.port, packetTimeMs(received));
+      // A plain answer (not a KoD, which has stratum 0; not sealed, which is longer): exact T2, late T3.
+      if (reply && reply.byteLength === NTP_HEADER_LENGTH && reply[1] !== 0) {
+        writeNtpTime(reply, 32, received);
+        context.stampTransmit(40);
+      }
+      return reply;
+    },
+    counters: () => flattenSntpStats(responder.stats),
+    close: () => clearInterval(timer),
+  };
+};
+
+/**
+ * The handler spec of the SNTP server, for {@link createUdpEngine}.
+ *
+ * @param config - the responder's options (stratum, reference ID, leap, rate limit, ...), no clock
+ * @example
+ * ```ts
+ * const engine = await createUdpEngine({ port: 0 }, sntpEngineHandler({ leap: 0, rateLimit: false }));
+ * ```
+ */
+export function sntpEngineHandler(config: SntpEngineConfig = {}): DatagramHandlerSpec<SntpEngineConfig> {
+  return { module: workerModuleUrl('ntp/sntp-engine-handler'), export: 'sntp', config };
+}
