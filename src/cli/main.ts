@@ -26,6 +26,8 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   tcp: () => import('./commands/tcp.js'),
   udp: () => import('./commands/udp.js'),
   probe: () => import('./commands/probe.js'),
+  relay: () => import('./commands/relay.js'),
+  tls: () => import('./commands/tls.js'),
   demo: () => import('./commands/demo.js'),
 };
 
