@@ -8,11 +8,11 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { runBounded } from '../core/bounded.js';
-import { elapsedMs, systemClock } from '../core/clock.js';
 import { withTimeout } from '../core/deadline.js';
-import { NetworkError, SoketError, TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
+import { toSoketError, ValidationError } from '../core/errors.js';
 import { parseHost, parseInteger, parsePort } from '../core/validate.js';
-import { connectTcp } from './tcp-client.js';
+import { freeDescriptors } from './fd-limit.js';
+import { probeTcpPort } from './tcp-probe.js';
 
 /** What a probe found. */
 export type PortState = 'open' | 'closed' | 'filtered' | 'error';
@@ -27,7 +27,10 @@ export interface ProbeResult {
   address: string;
   /** Handshake time in ms for an open port, otherwise `null`. */
   connectMs: number | null;
-  /** The error code behind a non-open state (`ECONNREFUSED`, `SOKET_TIMEOUT`, `EHOSTUNREACH`, ...), or `null`. */
+  /**
+   * The error code behind a non-open state (`ECONNREFUSED`, `SOKET_TIMEOUT`, `EHOSTUNREACH`, ...; a TCP
+   * self-connect, which is `closed`, has `SOKET_SELF_CONNECT`), or `null`.
+   */
   code: string | null;
   /** Human-readable detail for a non-open state, or `null`. */
   reason: string | null;
@@ -35,9 +38,12 @@ export interface ProbeResult {
 
 /** Options for {@link probePorts} and {@link probe}. */
 export interface ProbeOptions {
-  /** Connect timeout per port in ms; a port that does not answer in time is `filtered`. @default 1000 */
+  /**
+   * Connect timeout per port in ms, counted from the moment its SYN is sent (not from when it was queued); a
+   * port that does not answer in time is `filtered` (on loopback, only after a second try). @default 1000
+   */
   timeout?: number;
-  /** Ports probed at once. @default 100 */
+  /** Ports probed at once; never more than the open-files limit (`ulimit -n`) leaves room for. @default 100 */
   concurrency?: number;
   /** Address family for the name lookup. @default 0 (any; the first address is used) */
   family?: 0 | 4 | 6;
@@ -119,22 +125,6 @@ async function resolveTarget(host: string, family: 0 | 4 | 6, timeout: number, s
   return found.address;
 }
 
-function classify(port: number, address: string, err: unknown): ProbeResult {
-  const base = { port, address, connectMs: null };
-  if (err instanceof TimeoutError) {
-    return { ...base, state: 'filtered', code: err.code, reason: `no answer within ${err.timeoutMs} ms` };
-  }
-  if (err instanceof NetworkError) {
-    if (err.code === 'ECONNREFUSED')
-      return { ...base, state: 'closed', code: err.code, reason: 'connection refused' };
-    if (['EHOSTUNREACH', 'ENETUNREACH', 'EACCES', 'EPERM'].includes(err.code)) {
-      return { ...base, state: 'filtered', code: err.code, reason: err.message };
-    }
-  }
-  const e = err instanceof SoketError ? err : toSoketError(err);
-  return { ...base, state: 'error', code: e.code, reason: e.message };
-}
-
 /**
  * Probe ports of one host, yielding each result as it completes (with `ordered: true`-like order from
  * {@link probe}). Only a handshake is made; the connection is closed at once without sending data.
@@ -166,6 +156,9 @@ export async function* probePorts(
   const list = ports.map((p) => parsePort(p));
   const address = await resolveTarget(target, checked.family, checked.lookupTimeout, options.signal);
   const signal = options.signal;
+  // one descriptor per probe in flight: never more than the open-files limit leaves (`ulimit -n`)
+  const room = freeDescriptors();
+  const concurrency = room === undefined ? checked.concurrency : Math.min(checked.concurrency, room);
   yield* runBounded(
     list,
     (port) => {
@@ -173,7 +166,7 @@ export async function* probePorts(
       return { result, settled: result };
     },
     {
-      concurrency: checked.concurrency,
+      concurrency,
       signal,
       // probeOne turns every failure into a result; only an abort reaches here as an error.
       map: (task) => {
@@ -184,26 +177,13 @@ export async function* probePorts(
   );
 }
 
-async function probeOne(
+function probeOne(
   address: string,
   port: number,
   timeout: number,
   signal?: AbortSignal,
 ): Promise<ProbeResult> {
-  const start = systemClock.monotonic();
-  try {
-    const c = await connectTcp({
-      host: address,
-      port,
-      connectTimeout: timeout,
-      ...(signal ? { signal } : {}),
-    });
-    c.socket.destroy();
-    return { port, state: 'open', address, connectMs: elapsedMs(start), code: null, reason: null };
-  } catch (err) {
-    if (signal?.aborted) throw err;
-    return classify(port, address, err);
-  }
+  return probeTcpPort(address, port, { timeout, signal });
 }
 
 /**
