@@ -131,7 +131,7 @@ export class SivKey {
     }
     let t: Uint8Array;
     if (p.length >= 16) {
-      t = p.slice();
+      t = new Uint8Array(p); // a copy, also of a Buffer (whose slice() is a view)
       xorInto(t, p.length - 16, d);
     } else {
       t = dbl(d, new Uint8Array(16));
@@ -146,7 +146,7 @@ export class SivKey {
     if (data.length === 0) return;
     const blocks = Math.ceil(data.length / 16);
     const counters = new Uint8Array(blocks * 16);
-    const q = v.slice();
+    const q = new Uint8Array(v); // a copy, also of a Buffer
     q[8] = (q[8] as number) & 0x7f;
     q[12] = (q[12] as number) & 0x7f;
     for (let b = 0; b < blocks; b++) {

@@ -188,7 +188,7 @@ export class NtsClient {
     }
     this.#session = {
       ke,
-      cookies: ke.cookies.slice(0, NTS_MAX_COOKIES).map((c) => c.slice()),
+      cookies: ke.cookies.slice(0, NTS_MAX_COOKIES).map((c) => new Uint8Array(c)),
       c2s: new SivKey(ke.c2s),
       s2c: new SivKey(ke.s2c),
     };
@@ -348,7 +348,7 @@ export function verifyNtsReply(
   for (const f of inner) {
     if (f.type !== NtpExtensionType.ntsCookie) continue;
     if (f.body.length < 4 || f.body.length > NTS_MAX_COOKIE_LENGTH) continue;
-    cookies.push(f.body.slice());
+    cookies.push(new Uint8Array(f.body)); // a copy, not a view into the datagram
   }
   return { ok: true, cookies };
 }

@@ -317,7 +317,7 @@ export async function ntsKeyExchange(
       ntpPort: r.port ?? 123,
       aeadAlgorithm: r.aeadAlgorithm,
       ...keys,
-      cookies: r.cookies.slice(0, NTS_MAX_COOKIES).map((c) => c.slice()),
+      cookies: r.cookies.slice(0, NTS_MAX_COOKIES).map((c) => new Uint8Array(c)),
       warnings: r.warnings,
       tls: {
         protocol: socket.getProtocol() ?? 'unknown',

@@ -166,7 +166,7 @@ export class NtpServerAuth {
     }
     if (!uniqueId || !cookie || !auth) return drop;
     if (placeholderLength >= 0 && placeholderLength !== cookie.length) return drop;
-    const nak: ServerAuthCheck = { kind: 'nak', uniqueId: uniqueId.slice() };
+    const nak: ServerAuthCheck = { kind: 'nak', uniqueId: new Uint8Array(uniqueId) };
     const keys = this.#nts.open(cookie);
     if (!keys) return nak;
     let body: ReturnType<typeof decodeNtsAuthenticator>;
@@ -197,7 +197,7 @@ export class NtpServerAuth {
     }
     return {
       kind: 'nts',
-      uniqueId: uniqueId.slice(),
+      uniqueId: new Uint8Array(uniqueId),
       s2c: new SivKey(keys.s2c),
       plaintext: concat(cookies),
       nonce: new Uint8Array(randomBytes(16)),
