@@ -221,12 +221,10 @@ function describeSession(
 ): TlsSession {
   const peer = secure.getPeerX509Certificate();
   const chain: CertificateInfo[] = [];
-  let detailed = secure.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
   const seen = new Set<string>();
-  while (detailed?.raw && !seen.has(detailed.fingerprint256)) {
-    seen.add(detailed.fingerprint256);
-    chain.push(describeCertificate(detailed.raw));
-    detailed = detailed.issuerCertificate;
+  for (let x = peer; x && !seen.has(x.fingerprint256); x = x.issuerCertificate) {
+    seen.add(x.fingerprint256);
+    chain.push(describeCertificate(x));
   }
   let verifyCode: string | null = null;
   let verifyReason: string | null = null;
