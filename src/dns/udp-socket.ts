@@ -1,0 +1,167 @@
+/**
+ * One UDP socket (per address family) shared by many DNS queries in flight, as a resolver keeps one: each
+ * query takes a random message ID that no other query in flight holds, and a reply goes to the query with
+ * its ID. The socket is not connected, so a datagram from any source arrives here — and is ignored and
+ * counted unless it comes from the address and port the query went to (RFC 5452 §9.1: ID, source and, in
+ * the caller, the question must all match). A datagram whose ID nobody waits for is counted too.
+ *
+ * Why not a connected socket (which the kernel would filter)? Then a reply from another port could not be
+ * seen or counted, and one socket could not serve many servers. The price: an ICMP "port unreachable" does
+ * not surface on an unconnected socket, so a closed port shows as a timeout (dig prints `connection refused`
+ * because it connects).
+ *
+ * @module
+ */
+import { randomFillSync } from 'node:crypto';
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { ipv6Bytes, ipv6Text } from '../codec/dns-wire.js';
+import { toSoketError } from '../core/errors.js';
+
+/** What a query waiting on the socket is told. */
+export interface UdpWaiter {
+  /** The server's address (as given) and port: only datagrams from there are replies. */
+  address: string;
+  port: number;
+  /** A datagram with this ID from the server. */
+  onReply(bytes: Buffer): void;
+  /** A datagram with this ID from somewhere else (ignored). */
+  onStray(from: string): void;
+}
+
+/** Receive buffer asked for each socket (Linux caps it at net.core.rmem_max): bursts of replies fit. */
+const RECEIVE_BUFFER = 1 << 20;
+
+function canonical(address: string): string {
+  return isIPv6(address) ? ipv6Text(ipv6Bytes(address, 'address')) : address;
+}
+
+/**
+ * A shared UDP socket for DNS queries.
+ *
+ * @example
+ * ```ts
+ * const sock = new DnsUdpSocket();
+ * const id = sock.allocateId();
+ * sock.wait(id, { address: '127.0.0.1', port: 53, onReply: (b) => ..., onStray: () => {} });
+ * await sock.send(query, '127.0.0.1', 53);
+ * sock.close();
+ * ```
+ */
+export class DnsUdpSocket {
+  readonly #sockets = new Map<4 | 6, Promise<dgram.Socket>>();
+  readonly #waiting = new Map<number, UdpWaiter & { canonical: string }>();
+  #random = Buffer.alloc(0);
+  #randomAt = 0;
+  #closed = false;
+  /** Datagrams whose ID no query held (late replies after a timeout, or forgeries). */
+  unmatched = 0;
+  /** Errors the sockets reported (each fails nothing by itself; sends fail on their own). */
+  errors = 0;
+
+  /** A random 16-bit message ID that no query in flight holds. */
+  allocateId(): number {
+    for (;;) {
+      if (this.#randomAt + 2 > this.#random.length) {
+        this.#random = randomFillSync(Buffer.alloc(4096));
+        this.#randomAt = 0;
+      }
+      const id = this.#random.readUInt16BE(this.#randomAt);
+      this.#randomAt += 2;
+      if (!this.#waiting.has(id)) return id;
+    }
+  }
+
+  /** Queries in flight. */
+  get inFlight(): number {
+    return this.#waiting.size;
+  }
+
+  /** Wait for replies with message ID `id`. */
+  wait(id: number, waiter: UdpWaiter): void {
+    this.#waiting.set(id, { ...waiter, canonical: canonical(waiter.address) });
+  }
+
+  /** Stop waiting for `id`: a later datagram with it counts as unmatched. */
+  release(id: number): void {
+    this.#waiting.delete(id);
+  }
+
+  #socket(family: 4 | 6): Promise<dgram.Socket> {
+    let s = this.#sockets.get(family);
+    if (!s) {
+      s = new Promise<dgram.Socket>((resolve, reject) => {
+        const socket = dgram.createSocket({
+          type: family === 6 ? 'udp6' : 'udp4',
+          recvBufferSize: RECEIVE_BUFFER,
+        });
+        socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
+        socket.once('error', reject);
+        socket.bind(0, () => {
+          socket.off('error', reject);
+          socket.on('error', () => {
+            this.errors++;
+          });
+          resolve(socket);
+        });
+      });
+      this.#sockets.set(family, s);
+    }
+    return s;
+  }
+
+  #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (msg.length < 2) {
+      this.unmatched++;
+      return;
+    }
+    const w = this.#waiting.get(msg.readUInt16BE(0));
+    if (!w) {
+      this.unmatched++;
+      return;
+    }
+    const from = canonical(rinfo.address);
+    if (from !== w.canonical || rinfo.port !== w.port) {
+      w.onStray(`${from.includes(':') ? `[${from}]` : from}:${rinfo.port}`);
+      return;
+    }
+    w.onReply(msg);
+  }
+
+  /**
+   * Send a datagram to a server.
+   *
+   * @throws {NetworkError} when the send fails (no route, message too long, ...)
+   */
+  async send(bytes: Uint8Array, address: string, port: number): Promise<void> {
+    if (this.#closed) throw toSoketError(new Error('DNS UDP socket is closed'));
+    const socket = await this.#socket(isIPv6(address) ? 6 : 4);
+    await new Promise<void>((resolve, reject) => {
+      socket.send(bytes, port, address, (err) => {
+        if (err)
+          reject(
+            toSoketError(err, `Cannot send to ${address.includes(':') ? `[${address}]` : address}:${port}`),
+          );
+        else resolve();
+      });
+    });
+  }
+
+  /** The local port of the IPv4 socket (when open), for tests and messages. */
+  async localPort(family: 4 | 6 = 4): Promise<number> {
+    return (await this.#socket(family)).address().port;
+  }
+
+  /** Close the sockets; queries still waiting time out. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of this.#sockets.values()) {
+      s.then(
+        (socket) => socket.close(),
+        () => undefined,
+      );
+    }
+    this.#sockets.clear();
+  }
+}
