@@ -11,11 +11,12 @@
  *   `ECONNREFUSED` (an unconnected socket never hears of it). The error is reported once, on the next
  *   receive or send; the socket stays usable, and a later datagram may well be answered (the server started).
  *
- * Broadcast and multicast: connecting to a broadcast address needs SO_BROADCAST (`broadcast: true`), or the
- * kernel refuses with `EACCES`; replies to a broadcast come from the hosts' own addresses, not from the
- * broadcast address, so a connected socket would drop them — use an unconnected socket (`udp listen`, or
- * `udpRequest`) to collect answers to a broadcast. Multicast sends use `multicastTtl`, `multicastInterface`
- * and `multicastLoopback` (see `udp-multicast.ts`).
+ * Broadcast and multicast: a session to a multicast group, or to a broadcast address with `broadcast: true`
+ * (SO_BROADCAST), is not connected: answers come from the members' (or hosts') own addresses, which a
+ * connected socket would drop, so every datagram that reaches the local port is delivered, and its `from`
+ * says who sent it. Without SO_BROADCAST, `connect(2)` to a broadcast address fails with `EACCES` at once, and
+ * the error says which option is missing. Multicast sends use `multicastTtl`, `multicastInterface` and
+ * `multicastLoopback` (see `udp-multicast.ts`).
  *
  * @module
  */
@@ -31,6 +32,8 @@ import { type SocketOptions, setSocketOptions, validateSocketOptions } from './s
 import {
   applySendGroupOptions,
   checkSendGroupOptions,
+  isBroadcastAddress,
+  isMulticastAddress,
   type UdpSendGroupOptions,
   udpSendError,
 } from './udp-multicast.js';
@@ -193,6 +196,11 @@ export class UdpConnection implements AsyncIterable<UdpConnectEvent> {
   readonly remote: UdpEndpoint;
   /** Resolves with the final counters when the session has ended. */
   readonly finished: Promise<UdpConnectionStats>;
+  /**
+   * Whether the socket is connected. It is not for a multicast group or a broadcast address: answers to
+   * those come from the members' own addresses, which a connected socket would drop (`from` tells them apart).
+   */
+  readonly connected: boolean;
   #queue: EventQueue<UdpConnectEvent>;
   #started = performance.now();
   #ended: number | undefined;
@@ -215,7 +223,14 @@ export class UdpConnection implements AsyncIterable<UdpConnectEvent> {
     socket: dgram.Socket,
     local: UdpEndpoint,
     remote: UdpEndpoint,
-    o: { linger: number; idleTimeout: number; queueLimit: number; broadcast: boolean; signal?: AbortSignal },
+    o: {
+      linger: number;
+      idleTimeout: number;
+      queueLimit: number;
+      broadcast: boolean;
+      connected: boolean;
+      signal?: AbortSignal;
+    },
   ) {
     this.socket = socket;
     this.local = local;
@@ -223,6 +238,7 @@ export class UdpConnection implements AsyncIterable<UdpConnectEvent> {
     this.#lingerMs = o.linger;
     this.#idleMs = o.idleTimeout;
     this.#broadcast = o.broadcast;
+    this.connected = o.connected;
     this.#where = formatHostPort(remote.address, remote.port);
     this.#queue = new EventQueue({ limit: o.queueLimit });
     this.finished = new Promise((r) => {
@@ -325,7 +341,7 @@ export class UdpConnection implements AsyncIterable<UdpConnectEvent> {
 
   #sendOnce(payload: Uint8Array, retryRefused: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.socket.send(payload, (err) => {
+      const done = (err: Error | null) => {
         if (!err) {
           this.#stats.datagramsOut++;
           this.#stats.bytesOut += payload.length;
@@ -348,7 +364,9 @@ export class UdpConnection implements AsyncIterable<UdpConnectEvent> {
           return;
         }
         reject(udpSendError(err, this.#where, this.#broadcast));
-      });
+      };
+      if (this.connected) this.socket.send(payload, done);
+      else this.socket.send(payload, this.remote.port, this.remote.address, done);
     });
   }
 
@@ -565,6 +583,8 @@ export async function udpConnect(options: UdpConnectOptions): Promise<UdpConnect
   } catch (err) {
     fail(toSoketError(err));
   }
+  const groupDestination =
+    isMulticastAddress(target.address) || (group.broadcast && isBroadcastAddress(target.address));
   await new Promise<void>((resolve, reject) => {
     let settled = false;
     const onError = (err: Error) => {
@@ -573,6 +593,12 @@ export async function udpConnect(options: UdpConnectOptions): Promise<UdpConnect
       reject(err);
     };
     socket.once('error', onError);
+    // A group or broadcast destination stays unconnected (its answers come from other addresses); without
+    // SO_BROADCAST, connect(2) to a broadcast address is what reports EACCES, early and clearly.
+    if (groupDestination) {
+      resolve();
+      return;
+    }
     // Node 20 passes a connect error to the callback; others emit it: take whichever comes first.
     socket.connect(port, target.address, ((err?: Error) => {
       socket.off('error', onError);
@@ -583,12 +609,19 @@ export async function udpConnect(options: UdpConnectOptions): Promise<UdpConnect
     }) as () => void);
   }).catch((err: unknown) => fail(udpSendError(err, where, group.broadcast)));
   const l = socket.address();
-  const r = socket.remoteAddress();
+  const r = groupDestination ? { address: target.address, port } : socket.remoteAddress();
   const conn = new UdpConnection(
     socket,
     { address: l.address, port: l.port, family: l.family === 'IPv6' ? 6 : 4 },
     { address: r.address, port: r.port, family: target.family },
-    { linger, idleTimeout, queueLimit, broadcast: group.broadcast, ...(signal ? { signal } : {}) },
+    {
+      linger,
+      idleTimeout,
+      queueLimit,
+      broadcast: group.broadcast,
+      connected: !groupDestination,
+      ...(signal ? { signal } : {}),
+    },
   );
   debug('udp', 'connected', { local: formatHostPort(l.address, l.port), remote: where });
   if (options.input !== undefined) void conn.pump(options.input);

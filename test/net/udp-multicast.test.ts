@@ -214,6 +214,36 @@ describe('broadcast and multicast on a LAN of namespaces', () => {
     assert.equal(chunk.toString(), 'hello everyone\n');
   });
 
+  test('a broadcast or multicast session is unconnected: answers from every host arrive, each with its from', async (t) => {
+    if (!requireCapability(t, can.ok, can.reason)) return;
+    const l = lan as Lan;
+    const port = 40010;
+    const group = '239.10.10.10';
+    for (const h of [h1, h2]) {
+      const r = await receiver(h, port);
+      await l.on(h, () => joinGroups(r.socket, 4, parseMulticastJoins(group), resolveInterface('veth0')));
+      r.socket.on('message', (m, from) => r.socket.send(`${h.ipv4} heard ${m}`, from.port, from.address));
+    }
+    for (const [host, extra] of [
+      [l.broadcast, { broadcast: true }],
+      [group, { multicastInterface: 'veth0' }],
+    ] as const) {
+      const conn = await l.on(h0, () => udpConnect({ host, port, linger: 60_000, ...extra }));
+      assert.equal(conn.connected, false);
+      await conn.send('who is there?');
+      const answers: string[] = [];
+      for await (const e of conn) {
+        if (e.event !== 'datagram') continue;
+        answers.push(`${e.from.address}: ${e.data}`);
+        if (answers.length === 2) void conn.close();
+      }
+      assert.deepEqual(answers.sort(), [
+        `${h1.ipv4}: ${h1.ipv4} heard who is there?`,
+        `${h2.ipv4}: ${h2.ipv4} heard who is there?`,
+      ]);
+    }
+  });
+
   test('socat UDP4-DATAGRAM,broadcast reaches a soket receiver bound to 0.0.0.0', async (t) => {
     if (!requireCapability(t, can.ok, can.reason)) return;
     const socat = requirePeer(t, 'socat', 'apt-get install socat');
