@@ -1,5 +1,6 @@
 /**
- * soket — a typed network toolkit for Node.js. The public API: named exports only.
+ * soket — a typed network toolkit for Node.js. The public API: task-level functions, servers and their types,
+ * the error classes and the defaults. Wire codecs are under `soket/codec`; the FFI layer is internal.
  *
  * @example
  * ```ts
@@ -13,63 +14,7 @@
 
 // Exports are kept sorted by module path (Biome organizes them); add new ones anywhere.
 
-export {
-  asciiToRefId,
-  type DecodedNtpPacket,
-  decodeNtpPacket,
-  encodeNtpPacket,
-  ipv6ToRefId,
-  KISS_CODES,
-  kissCode,
-  type LeapIndicator,
-  leapToText,
-  modeToText,
-  NTP_HEADER_LENGTH,
-  NtpMode,
-  type NtpPacket,
-  type NtpPacketInit,
-  parseRefId,
-  REFERENCE_SOURCES,
-  type RefIdTextOptions,
-  refIdToAscii,
-  refIdToIPv4,
-  refIdToText,
-  stratumToText,
-} from './codec/ntp.js';
-export {
-  formatNtpTimestamp,
-  formatUnixNs,
-  log2ToSeconds,
-  NTP_ERA_SECONDS,
-  NTP_ERA1_START_UNIX_NS,
-  NTP_UNIX_OFFSET_SECONDS,
-  type NtpTimestamp,
-  ntpDiffSeconds,
-  ntpOffsetDelay,
-  ntpShortToSeconds,
-  ntpTimestamp,
-  ntpTimestampParts,
-  ntpToUnixMs,
-  ntpToUnixNs,
-  type OffsetDelay,
-  readNtpTimestamp,
-  secondsToLog2,
-  secondsToNtpShort,
-  unixMsToNs,
-  unixMsToNtp,
-  unixNsToNtp,
-  writeNtpTimestamp,
-  writeNtpTimestampMs,
-} from './codec/ntp-timestamp.js';
-export { formatServices, type ParsedServices, parseServices, type ServiceRecord } from './codec/services.js';
-export {
-  type FinishedTask,
-  type RunBoundedOptions,
-  runBounded,
-  type StartedTask,
-} from './core/bounded.js';
 export { type Clock, manualClock, systemClock } from './core/clock.js';
-export { Deadline, sleep, type WaitOptions, withTimeout } from './core/deadline.js';
 export { onDebug, SOKET_CHANNEL, type SoketEvent } from './core/debug.js';
 export {
   AbortError,
@@ -80,27 +25,22 @@ export {
   KissOfDeathError,
   NetworkError,
   NotFoundError,
-  osErrorText,
   SoketError,
   type SoketErrorOptions,
   TimeoutError,
   type TimeoutPhase,
-  toSoketError,
   UnsupportedError,
   UnsynchronizedError,
   ValidationError,
 } from './core/errors.js';
-export {
-  formatHostPort,
-  type HostPort,
-  isHostname,
-  parseAddress,
-  parseDuration,
-  parseHost,
-  parseHostPort,
-  parseInteger,
-  parsePort,
-} from './core/validate.js';
+export type {
+  CloseOptions,
+  InetAddress,
+  LifecycleEvents,
+  ServerAddress,
+  SoketServer,
+  UnixAddress,
+} from './core/lifecycle.js';
 export {
   type BatchOptions,
   type BatchOutcome,
@@ -111,7 +51,6 @@ export {
   type ReverseOutcome,
   resolveMany,
   reverseMany,
-  systemLookupSlots,
 } from './dns/batch.js';
 export {
   type AddressRecord,
@@ -121,26 +60,21 @@ export {
   type MxRecord,
   type NameRecord,
   type NaptrRecord,
-  parseRecordType,
   RECORD_TYPES,
   type RecordType,
-  recordData,
   type SoaRecord,
   type SrvRecord,
   type TxtRecord,
 } from './dns/records.js';
 export {
-  checkLookupName,
   RESOLVE_DEFAULTS,
   type ResolveOptions,
   type ResolveResult,
   type ResolverKind,
   resolve,
 } from './dns/resolve.js';
-export { ptrName, type ReverseOptions, type ReverseResult, reverse } from './dns/reverse.js';
-export { type DnsServer, parseDnsServer, parseDnsServers } from './dns/server-address.js';
+export { type ReverseOptions, type ReverseResult, reverse } from './dns/reverse.js';
 export {
-  clearServicesCache,
   findServices,
   getServiceByName,
   getServiceByPort,
@@ -151,8 +85,8 @@ export {
   type ServicesDatabase,
   type ServicesOptions,
 } from './dns/services.js';
-export { ffiAvailable, type Libc, libc } from './platform/ffi.js';
 export {
+  HOST_INFO_DEFAULTS,
   type HostInfo,
   type HostInfoOptions,
   hostInfo,
@@ -160,11 +94,10 @@ export {
   isLoopback,
   listInterfaces,
   type PrimaryAddress,
-  primaryAddress,
   type ResolvedHostname,
 } from './net/host-info.js';
 export {
-  MAX_PROBE_PORTS,
+  PROBE_DEFAULTS,
   type PortState,
   type ProbeOptions,
   type ProbeResult,
@@ -173,22 +106,20 @@ export {
   probePorts,
 } from './net/probe.js';
 export {
-  type AnySocket,
-  closeFd,
-  createTcpSocketFd,
   getSocketOptions,
   type SocketOptions,
   type SocketOptionsReport,
   setSocketOptions,
-  validateSocketOptions,
 } from './net/sockopt.js';
 export {
-  expectedBufferSize,
-  kernelConnectTimeoutSeconds,
-  readSocketLimits,
-  type SocketLimits,
-  type SocketLimitsOptions,
-} from './net/sysctl.js';
+  INSPECT_SOCKET_DEFAULTS,
+  type InspectSocketOptions,
+  inspectSocketOptions,
+  type SockoptResult,
+  type SockoptSocket,
+  type TimeoutPhaseInfo,
+} from './net/sockopt-inspect.js';
+export { readSocketLimits, type SocketLimits } from './net/sysctl.js';
 export {
   type ConnectTcpOptions,
   connectTcp,
@@ -204,11 +135,8 @@ export {
   echoHandler,
   FRAMINGS,
   type Framing,
-  MessageSplitter,
   type PrintedMessage,
   type PrintOptions,
-  parseTcpMode,
-  printable,
   printHandler,
   type ReplyOptions,
   replyHandler,
@@ -219,8 +147,13 @@ export {
   tcpModeHandler,
 } from './net/tcp-modes.js';
 export {
+  TCP_REQUEST_DEFAULTS,
+  type TcpReply,
+  type TcpRequestOptions,
+  tcpRequest,
+} from './net/tcp-request.js';
+export {
   createTcpServer,
-  reusePortSupported,
   TCP_SERVER_DEFAULTS,
   type TcpCloseReason,
   type TcpConnectionSummary,
@@ -237,7 +170,6 @@ export {
   isTcpWorker,
   runTcpWorker,
   startTcpWorkers,
-  TCP_WORKER_ENV,
   TCP_WORKERS_DEFAULTS,
   type TcpWorkerConnection,
   type TcpWorkerContext,
@@ -248,19 +180,15 @@ export {
   type TcpWorkersOptions,
 } from './net/tcp-workers.js';
 export {
-  checkUdpPayload,
   MAX_UDP_PAYLOAD_IPV4,
   MAX_UDP_PAYLOAD_IPV6,
-  maxUdpPayload,
   UDP_REQUEST_DEFAULTS,
   type UdpReply,
   type UdpRequestOptions,
-  udpDrops,
   udpRequest,
 } from './net/udp-client.js';
 export {
   createUdpServer,
-  parseUdpMode,
   UDP_MODES,
   UDP_SERVER_DEFAULTS,
   type UdpHandler,
@@ -276,35 +204,36 @@ export {
   udpReplyHandler,
 } from './net/udp-server.js';
 export {
+  checkReply,
+  type ReplyCheck,
+  type ReplyExpectation,
   SNTP_QUERY_DEFAULTS,
   type SntpQueryOptions,
   type SntpResult,
   sntpQuery,
   sntpTimesMs,
 } from './ntp/client.js';
-export { type KernelClockState, readKernelClock } from './platform/kernel-clock.js';
 export {
-  type Combined,
-  combineServers,
   getNetworkTime,
-  lowestDelay,
   NETWORK_TIME_DEFAULTS,
   type NetworkTime,
   type NetworkTimeOptions,
-  type OffsetInterval,
   type ServerTime,
 } from './ntp/network-time.js';
-export {
-  RATE_LIMIT_DEFAULTS,
-  type RateDecision,
-  RateLimiter,
-  type RateLimitOptions,
-} from './ntp/rate-limit.js';
+export { RATE_LIMIT_DEFAULTS, type RateLimitOptions } from './ntp/rate-limit.js';
 export {
   createSntpServer,
   type LeapSource,
   SNTP_SERVER_DEFAULTS,
-  type SntpServer,
+  SntpServer,
+  type SntpServerEvents,
   type SntpServerOptions,
   type SntpServerStats,
 } from './ntp/server.js';
+export { SntpResponder, type SntpResponderOptions } from './ntp/sntp-responder.js';
+export {
+  WATCH_DEFAULTS,
+  type WatchEvent,
+  type WatchNetworkTimeOptions,
+  watchNetworkTime,
+} from './ntp/watch.js';

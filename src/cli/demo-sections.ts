@@ -1,6 +1,8 @@
+// contract: v2 (issue 10: sections return data and a text function; the CLI renders)
 /**
  * The sections of `soket demo`: each shows one capability against soket's own servers on loopback, says in one
- * line what happens at the socket level, and returns a JSON-able result plus the lines to print. Servers a
+ * line what happens at the socket level, and returns a JSON-able result plus a function that turns it into the
+ * lines to print (given the colours). Servers a
  * section starts are registered with `ctx.defer` and closed by the command when the demo ends or is
  * interrupted. Nothing here sends a packet beyond loopback.
  *
@@ -12,17 +14,18 @@ import { withTimeout } from '../core/deadline.js';
 import { resolve } from '../dns/resolve.js';
 import { reverse } from '../dns/reverse.js';
 import { findServices } from '../dns/services.js';
-import { ffiAvailable } from '../platform/ffi.js';
 import { hostInfo } from '../net/host-info.js';
 import { probe } from '../net/probe.js';
 import { getSocketOptions, setSocketOptions } from '../net/sockopt.js';
 import { connectTcp } from '../net/tcp-client.js';
 import { replyHandler } from '../net/tcp-modes.js';
+import { tcpRequest } from '../net/tcp-request.js';
 import { createTcpServer } from '../net/tcp-server.js';
 import { udpRequest } from '../net/udp-client.js';
 import { createUdpServer, udpReplyHandler } from '../net/udp-server.js';
 import { sntpQuery } from '../ntp/client.js';
 import { createSntpServer } from '../ntp/server.js';
+import { ffiAvailable } from '../platform/ffi.js';
 import { formatBytes, formatMs, table } from './format.js';
 import type { Colors } from './io.js';
 
@@ -34,15 +37,14 @@ export interface DemoContext {
   defer(cleanup: () => unknown): void;
   /** Ports of the demo's own servers, for the probe section. */
   ports: { tcp?: number; closed?: number };
-  color: Colors;
 }
 
 /** What a section returns. */
 export interface SectionOutput {
   /** The machine-readable result (`--json`). */
   result: Record<string, unknown>;
-  /** Text lines to print under the section heading. */
-  lines: string[];
+  /** The text lines to print under the section heading. */
+  lines: (color: Colors) => string[];
 }
 
 /** One section of the demo. */
@@ -65,21 +67,15 @@ async function tcpExchange(
   signal: AbortSignal,
 ): Promise<{ reply: string; ms: number }> {
   const t0 = performance.now();
-  const { socket } = await connectTcp({
+  const r = await tcpRequest({
     host: '127.0.0.1',
     port,
+    message: `${message}\n`,
     connectTimeout: 2000,
     timeout: 5000,
     signal,
   });
-  try {
-    socket.end(`${message}\n`);
-    const chunks: Buffer[] = [];
-    for await (const chunk of socket) chunks.push(chunk as Buffer);
-    return { reply: Buffer.concat(chunks).toString('utf8').trim(), ms: performance.now() - t0 };
-  } finally {
-    socket.destroy();
-  }
+  return { reply: r.data.toString('utf8').trim(), ms: performance.now() - t0 };
 }
 
 /** A free loopback port nobody listens on (bound, then released), for the probe's "closed" case. */
@@ -111,7 +107,7 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
         interfaces: info.interfaces.length,
         warnings: info.warnings,
       };
-      const lines = [
+      const lines = (_c: Colors) => [
         table([
           ['host name', info.hostname],
           ['FQDN', info.fqdn],
@@ -127,14 +123,17 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
           ],
         ]),
       ];
-      if (info.resolved.loopback) {
-        lines.push(
-          ctx.color.yellow(
-            'gethostbyname(gethostname()) gives a loopback address here; the primary address is the real one',
-          ),
-        );
-      }
-      return { result, lines };
+      const text = (c: Colors) => [
+        ...lines(c),
+        ...(info.resolved.loopback
+          ? [
+              c.yellow(
+                'gethostbyname(gethostname()) gives a loopback address here; the primary address is the real one',
+              ),
+            ]
+          : []),
+      ];
+      return { result, lines: text };
     },
   },
   {
@@ -151,10 +150,10 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
           forward: { name: 'localhost', addresses, elapsedMs: fwd.elapsedMs },
           reverse: { address: '127.0.0.1', names: rev.names, elapsedMs: rev.elapsedMs },
         },
-        lines: [
+        lines: (c: Colors) => [
           table([
-            ['localhost →', `${addresses.join(', ')}  ${ctx.color.dim(formatMs(fwd.elapsedMs))}`],
-            ['127.0.0.1 →', `${rev.names.join(', ')}  ${ctx.color.dim(formatMs(rev.elapsedMs))}`],
+            ['localhost →', `${addresses.join(', ')}  ${c.dim(formatMs(fwd.elapsedMs))}`],
+            ['127.0.0.1 →', `${rev.names.join(', ')}  ${c.dim(formatMs(rev.elapsedMs))}`],
           ]),
         ],
       };
@@ -179,7 +178,7 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
             aliases: entry?.aliases,
           })),
         },
-        lines: [
+        lines: (_c: Colors) => [
           table(
             found.map(({ query, entry }) => [
               query,
@@ -216,9 +215,9 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
       if (!ffi.ok) {
         return {
           result: { defaultTimeoutMs: defaultTimeout, sendBuffer: null, unavailable: ffi.reason },
-          lines: [
+          lines: (c: Colors) => [
             `default timeout of a fresh socket: ${defaultTimeout ?? 'none'} (it waits forever unless told)`,
-            ctx.color.yellow(`socket options unavailable: ${ffi.reason}`),
+            c.yellow(`socket options unavailable: ${ffi.reason}`),
           ],
         };
       }
@@ -232,7 +231,7 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
           receiveBuffer: before.receiveBufferSize,
           noDelay: before.noDelay,
         },
-        lines: [
+        lines: (_c: Colors) => [
           `default timeout of a fresh socket: ${defaultTimeout ?? 'none'} (it waits forever unless told; soket's calls take a timeout)`,
           `SO_SNDBUF before: ${before.sendBufferSize} bytes (${formatBytes(before.sendBufferSize)}; TCP sizes it automatically until you set it)`,
           `SO_SNDBUF after setting 4096: ${after.sendBufferSize} bytes${after.sendBufferSize === 8192 ? ' (Linux doubles what you set, for its bookkeeping)' : ''}`,
@@ -295,7 +294,7 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
           concurrent: { clients: CONCURRENT_CLIENTS, held, ok, ms },
           accepted: stats.accepted,
         },
-        lines: [
+        lines: (_c: Colors) => [
           `server on 127.0.0.1:${server.address.port} in reply mode`,
           `one client sent "${HELLO}", got "${one.reply}" in ${formatMs(one.ms)}`,
           `${CONCURRENT_CLIENTS} clients connected at once (${held} held by the server), then all sent: ${ok}/${CONCURRENT_CLIENTS} correct replies in ${formatMs(ms)}`,
@@ -331,7 +330,7 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
           rttMs: reply.rttMs,
           truncated: reply.truncated,
         },
-        lines: [
+        lines: (_c: Colors) => [
           `server on 127.0.0.1:${server.address.port}`,
           `sent "${HELLO}" from port ${reply.local.port}, got "${text}" from ${reply.from.address}:${reply.from.port} in ${formatMs(reply.rttMs)}`,
         ],
@@ -368,7 +367,7 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
           referenceId: r.referenceIdText,
           leap: r.leapText,
         },
-        lines: [
+        lines: (_c: Colors) => [
           `server on 127.0.0.1:${server.address.port}, stratum 2`,
           `offset ${formatMs(r.offset * 1000)}, delay ${formatMs(r.delay * 1000)}, stratum ${r.stratum}, reference ${r.referenceIdText}, leap ${r.leapText}`,
         ],
@@ -390,11 +389,11 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
           host: '127.0.0.1',
           results: results.map((r) => ({ port: r.port, state: r.state, connectMs: r.connectMs })),
         },
-        lines: [
+        lines: (c: Colors) => [
           table(
             results.map((r) => [
               String(r.port),
-              r.state === 'open' ? ctx.color.green('open') : ctx.color.dim(r.state),
+              r.state === 'open' ? c.green('open') : c.dim(r.state),
               r.port === open ? "(the demo's TCP server)" : '(nobody listens)',
               r.connectMs === null ? '' : formatMs(r.connectMs),
             ]),

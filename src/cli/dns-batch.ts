@@ -1,18 +1,20 @@
+// contract: v2 (issue 10: batches are streams of `result` events and a `summary`; main.ts renders them)
 /**
  * What `soket resolve` and `soket reverse` share: reading names or addresses from arguments, `--file PATH`
- * and stdin (`-`); streaming each answer as text, `--short` or one element of a JSON array; a progress bar
- * on a terminal; and the closing summary on stderr.
+ * and stdin (`-`), each read as a stream with a size cap (and interruptible); and the batch as a stream of
+ * events — one `result` per name as it is answered, then a `summary` — rendered as compact lines, `--short`
+ * values, or one JSON object per line; main.ts draws the progress bar on a terminal.
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { AbortError, type SoketError, TimeoutError, ValidationError } from '../core/errors.js';
+import { escapeControl } from '../core/text.js';
 import { parseInteger } from '../core/validate.js';
 import type { BatchOutcome } from '../dns/batch.js';
-import { EXIT } from './command.js';
+import { EXIT, type RenderContext, stream } from './command.js';
 import { formatMs } from './format.js';
 import type { Io } from './io.js';
-import { createProgress } from './progress.js';
 
 /** One input with where it came from, for messages. */
 export interface BatchInput {
@@ -35,17 +37,37 @@ function tokens(text: string, source: string): BatchInput[] {
   return out;
 }
 
-async function readStdin(io: Io): Promise<string> {
+/** Read a stream whole, up to {@link MAX_INPUT_BYTES}; stops (and closes it) when the signal fires. */
+async function readCapped(input: NodeJS.ReadableStream, what: string, signal: AbortSignal): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of io.stdin) {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-    size += b.length;
-    if (size > MAX_INPUT_BYTES)
-      throw new ValidationError(`Input on stdin is larger than ${MAX_INPUT_BYTES} bytes`);
-    chunks.push(b);
+  const iterator = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(new AbortError(`Reading ${what} was interrupted`));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next.done) break;
+      const chunk = next.value;
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += b.length;
+      if (size > MAX_INPUT_BYTES)
+        throw new ValidationError(`Input ${what} is larger than ${MAX_INPUT_BYTES} bytes`);
+      chunks.push(b);
+    }
+  } finally {
+    await iterator.return?.();
+    (input as { destroy?: () => void }).destroy?.();
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readStdin(io: Io): Promise<string> {
+  return readCapped(io.stdin, 'on stdin', io.signal);
 }
 
 /**
@@ -85,14 +107,19 @@ export async function readBatchInputs(
     else {
       let text: string;
       try {
-        const data = await readFile(file);
-        if (data.length > MAX_INPUT_BYTES) throw new Error(`larger than ${MAX_INPUT_BYTES} bytes`);
-        text = data.toString('utf8');
+        text = await readCapped(createReadStream(file), `in --file '${file}'`, io.signal);
       } catch (err) {
+        if (err instanceof ValidationError || err instanceof AbortError) throw err;
         const code = (err as { code?: string }).code;
         const why =
-          code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-        throw new ValidationError(`Cannot read --file '${file}': ${why}`);
+          code === 'ENOENT'
+            ? 'no such file'
+            : code === 'EISDIR'
+              ? 'is a directory'
+              : code === 'EACCES'
+                ? 'permission denied'
+                : (err as Error).message;
+        throw new ValidationError(`Cannot read --file '${escapeControl(file)}': ${why}`);
       }
       out.push(...tokens(text, file));
     }
@@ -164,90 +191,116 @@ export interface BatchRenderer<R> {
   /** What was asked of whom, for the summary: `127.0.0.1:5353, concurrency 64`. */
   describe: string;
   /** One compact line; `width` pads the query column. */
-  text(query: string, result: R, width: number, io: Io): string;
+  text(query: string, result: R, width: number, ctx: RenderContext): string;
   /** `--short`: the bare values, one per line. */
   short(result: R): string[];
-  /** The JSON element fields of a success (besides `query`, `ok`, `elapsedMs`). */
+  /** The JSON fields of a success (besides `event`, `query`, `ok`, `elapsedMs`). */
   json(result: R): Record<string, unknown>;
 }
+
+/** The events of a batch (`soket resolve`, `soket reverse`). */
+export type BatchEvent<R> =
+  | { event: 'result'; query: string; ok: true; elapsedMs: number; result: R }
+  | { event: 'result'; query: string; ok: false; elapsedMs: number; error: SoketError }
+  | {
+      event: 'summary';
+      total: number;
+      ok: number;
+      failed: number;
+      elapsedMs: number;
+      perSecond: number;
+      interrupted: boolean;
+      via: string;
+    };
 
 function failureLine(error: SoketError, elapsedMs: number): string {
   return error instanceof TimeoutError ? error.message : `${error.message} [${formatMs(elapsedMs)}]`;
 }
 
 /**
- * Print a batch's outcomes as they arrive and the closing summary; returns the exit code (1 when any failed,
- * 130 when interrupted). `--json` prints one array whose elements are streamed.
+ * A batch as a stream: one `result` event per input as it is answered, then a `summary`. Text: compact
+ * lines (or `--short` values) on stdout, failures on stderr, the summary on stderr for batches of more than
+ * one or when interrupted. Exit code 1 when any failed, 130 when interrupted.
  *
- * @param io - the command's io
+ * @param io - the command's io (its signal)
  * @param queries - the inputs as given (for the column width)
  * @param outcomes - from `resolveMany` / `reverseMany`
- * @param renderer - how to print an answer
+ * @param renderer - how to show an answer
  * @param short - `--short`
- * @returns the exit code
+ * @returns the command's output
  * @example
  * ```ts
- * return printBatch(io, queries, resolveMany(queries, options), renderer, false);
+ * return batchStream(io, queries, resolveMany(queries, options), renderer, false);
  * ```
  */
-export async function printBatch<R>(
+export function batchStream<R>(
   io: Io,
   queries: string[],
   outcomes: AsyncIterable<BatchOutcome<R>>,
   renderer: BatchRenderer<R>,
   short: boolean,
-): Promise<number> {
+) {
   const total = queries.length;
   const width = Math.min(40, Math.max(...queries.map((q) => q.length)));
-  const bar = createProgress(io, { total, label: renderer.label });
-  const started = performance.now();
   let ok = 0;
   let failed = 0;
-  let pendingJson: string | undefined;
   let interrupted = false;
-  if (io.json) io.out('[');
-  const emitJson = (element: Record<string, unknown>) => {
-    if (pendingJson !== undefined) io.out(`  ${pendingJson},`);
-    pendingJson = JSON.stringify(element);
-  };
-  try {
-    for await (const o of outcomes) {
-      const elapsedMs = Math.round(o.elapsedMs * 1000) / 1000;
-      bar.tick(o.ok);
-      if (o.ok) {
-        ok++;
-        if (io.json) emitJson({ query: o.query, ok: true, elapsedMs, ...renderer.json(o.result) });
-        else if (short) for (const line of renderer.short(o.result)) bar.out(line);
-        else bar.out(renderer.text(o.query, o.result, width, io));
-      } else {
-        failed++;
-        if (io.json) emitJson({ query: o.query, ok: false, elapsedMs, error: o.error.toJSON() });
-        else bar.err(`soket: ${failureLine(o.error, o.elapsedMs)}`);
+  const events = (async function* (): AsyncGenerator<BatchEvent<R>> {
+    const started = performance.now();
+    try {
+      for await (const o of outcomes) {
+        const elapsedMs = Math.round(o.elapsedMs * 1000) / 1000;
+        if (o.ok) {
+          ok++;
+          yield { event: 'result', query: o.query, ok: true, elapsedMs, result: o.result };
+        } else {
+          failed++;
+          yield { event: 'result', query: o.query, ok: false, elapsedMs, error: o.error };
+        }
       }
+    } catch (err) {
+      if (!(err instanceof AbortError) || !io.signal.aborted) throw err;
+      interrupted = true;
     }
-  } catch (err) {
-    if (!(err instanceof AbortError) || !io.signal.aborted) {
-      bar.done();
-      if (io.json && pendingJson !== undefined) io.out(`  ${pendingJson}`);
-      if (io.json) io.out(']');
-      throw err;
+    const elapsed = performance.now() - started;
+    yield {
+      event: 'summary',
+      total,
+      ok,
+      failed,
+      elapsedMs: Math.round(elapsed * 1000) / 1000,
+      perSecond: elapsed > 0 ? Math.round(((ok + failed) / elapsed) * 1000) : 0,
+      interrupted,
+      via: renderer.describe,
+    };
+  })();
+  const text = (e: BatchEvent<R>, ctx: RenderContext) => {
+    if (e.event === 'summary') {
+      if (total <= 1 && !e.interrupted) return undefined;
+      const done = e.ok + e.failed;
+      return {
+        err:
+          `${e.interrupted ? `interrupted after ${done} of ${e.total} ${renderer.nouns}` : `${e.total} ${renderer.nouns}`}: ` +
+          `${e.ok} ok, ${e.failed} failed in ${formatMs(e.elapsedMs)} (${e.perSecond} ${renderer.nouns}/s; ${e.via})`,
+      };
     }
-    interrupted = true;
-  }
-  bar.done();
-  if (io.json) {
-    if (pendingJson !== undefined) io.out(`  ${pendingJson}`);
-    io.out(']');
-  }
-  const elapsed = performance.now() - started;
-  if (total > 1 || interrupted) {
-    const rate = elapsed > 0 ? Math.round(((ok + failed) / elapsed) * 1000) : 0;
-    const done = ok + failed;
-    io.err(
-      `${interrupted ? `interrupted after ${done} of ${total} ${renderer.nouns}` : `${total} ${renderer.nouns}`}: ` +
-        `${ok} ok, ${failed} failed in ${formatMs(elapsed)} (${rate} ${renderer.nouns}/s; ${renderer.describe})`,
-    );
-  }
-  if (interrupted) return EXIT.interrupted;
-  return failed > 0 ? EXIT.failed : EXIT.ok;
+    if (!e.ok) return { err: `soket: ${escapeControl(failureLine(e.error, e.elapsedMs))}` };
+    if (short) return renderer.short(e.result).map(escapeControl).join('\n') || undefined;
+    return renderer.text(e.query, e.result, width, ctx);
+  };
+  const json = (e: BatchEvent<R>) => {
+    if (e.event === 'summary') return e;
+    if (!e.ok)
+      return { event: 'result', query: e.query, ok: false, elapsedMs: e.elapsedMs, error: e.error.toJSON() };
+    return { event: 'result', query: e.query, ok: true, elapsedMs: e.elapsedMs, ...renderer.json(e.result) };
+  };
+  return stream(events, text, {
+    json,
+    exitCode: () => (interrupted ? EXIT.interrupted : failed > 0 ? EXIT.failed : EXIT.ok),
+    progress: {
+      total,
+      label: renderer.label,
+      tick: (e) => (e.event === 'result' ? e.ok : undefined),
+    },
+  });
 }

@@ -1,6 +1,6 @@
 /**
- * What a command may use to talk to the world. `cli/main.ts` builds it from the process's streams; commands
- * never touch `process.stdout`, `process.stderr` or `process.exit` themselves, so they can be run in tests.
+ * What a command may use of the process: its input, its environment and its interrupt signal. Output is not
+ * here on purpose: a command returns a result or a stream of events (`command.ts`) and `cli/main.ts` prints it.
  *
  * @module
  */
@@ -18,29 +18,15 @@ export interface Colors {
 
 /** The command's view of the process. */
 export interface Io {
-  /** `--json` was given: print one machine-readable result on stdout. */
+  /** `--json` was given. Commands read it only to refuse combinations (raw data cannot be JSON). */
   json: boolean;
   /** `-v` was given. */
   verbose: boolean;
-  /** Colours for stdout text. */
-  color: Colors;
-  /** Write a line (a newline is added) to stdout. */
-  out(line: string): void;
-  /** Write a line (a newline is added) to stderr. */
-  err(line: string): void;
-  /** Print a JSON value on stdout (pretty-printed). */
-  printJson(value: unknown): void;
-  /** Raw stdout, for binary data (netcat-style piping). */
-  stdout: NodeJS.WritableStream;
   /** Raw stdin. */
   stdin: NodeJS.ReadableStream;
   /** Whether stdin is a terminal. */
   stdinIsTTY: boolean;
-  /** Whether stderr is a terminal (progress bars go there). */
-  stderrIsTTY: boolean;
-  /** Columns of the terminal on stderr, or 80. */
-  columns: number;
-  /** Fires on SIGINT or SIGTERM. */
+  /** Fires on SIGINT, SIGTERM or SIGHUP. */
   signal: AbortSignal;
   /** Environment variables. */
   env: NodeJS.ProcessEnv;

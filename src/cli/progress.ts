@@ -6,7 +6,20 @@
  * @module
  */
 import { formatMs } from './format.js';
-import type { Io } from './io.js';
+
+/** Where the bar draws: main.ts's view of the terminal. */
+export interface ProgressTerminal {
+  /** Write a line (a newline is added) to stdout. */
+  out(line: string): void;
+  /** Write a line (a newline is added) to stderr. */
+  err(line: string): void;
+  /** Whether stderr is a terminal. */
+  stderrIsTTY: boolean;
+  /** Columns of the terminal. */
+  columns: number;
+  /** Environment (`LINES`). */
+  env: NodeJS.ProcessEnv;
+}
 
 /** Options for {@link createProgress}. */
 export interface ProgressOptions {
@@ -39,10 +52,10 @@ const UP = '\u001b[1A';
 const ERASE = '\u001b[2K';
 
 /**
- * Create a progress bar for a batch. It is active only when `io.stderrIsTTY`, not `io.json`, and the batch is
- * longer than a screenful.
+ * Create a progress bar for a batch. It is active only when stderr is a terminal and the batch is longer than a
+ * screenful (main.ts never creates one with `--json`).
  *
- * @param io - the command's io (its `stderr` must be writable through `io.err`)
+ * @param io - the terminal
  * @param options - `total`, `label`, `minTotal`, `intervalMs`
  * @returns the bar; route every output line of the batch through its `out`/`err`
  * @example
@@ -52,11 +65,11 @@ const ERASE = '\u001b[2K';
  * bar.done();
  * ```
  */
-export function createProgress(io: Io, options: ProgressOptions): Progress {
+export function createProgress(io: ProgressTerminal, options: ProgressOptions): Progress {
   const { total, label = '', intervalMs = 100 } = options;
   const lines = Number.parseInt(io.env.LINES ?? '', 10);
   const minTotal = options.minTotal ?? (Number.isInteger(lines) && lines > 0 ? lines : 24);
-  const active = io.stderrIsTTY && !io.json && total > minTotal;
+  const active = io.stderrIsTTY && total > minTotal;
   const started = performance.now();
   let ok = 0;
   let failed = 0;

@@ -22,35 +22,73 @@ import { ValidationError } from '../core/errors.js';
 import { parseInteger } from '../core/validate.js';
 import { type SocketOptions, validateSocketOptions } from '../net/sockopt.js';
 
+/** Which socket the flags are for: TCP-only options (Nagle, keep-alive) are offered only for TCP. */
+export type SocketFlagKind = 'tcp' | 'udp' | 'any';
+
+const SEEN = Symbol('soket.socketFlagsSeen');
+
 /**
- * Add the socket option flags to a command.
+ * Add the socket option flags to a command: the common ones, plus the TCP ones for `tcp` and `any`.
+ * Contradicting flags (`--nodelay --no-nodelay`) are refused by {@link socketOptionsFromFlags}.
  *
  * @param cmd - a commander command
+ * @param kind - `tcp`, `udp`, or `any` (every flag; the OS refuses what does not apply)
  * @returns the same command, for chaining
  * @example
  * ```ts
- * addSocketOptionFlags(program.command('tcp-connect')).action(run(async (io, opts) => {
+ * addSocketOptionFlags(program.command('tcp-connect'), 'tcp').action(run(async (io, opts) => {
  *   const socketOptions = socketOptionsFromFlags(opts);
  * }));
  * ```
  */
-export function addSocketOptionFlags(cmd: Command): Command {
-  return cmd
+export function addSocketOptionFlags(cmd: Command, kind: SocketFlagKind): Command {
+  cmd
     .option('--sndbuf <bytes>', 'SO_SNDBUF: send buffer size to ask for (Linux doubles it); k/m suffixes ok')
     .option(
       '--rcvbuf <bytes>',
       'SO_RCVBUF: receive buffer size to ask for (Linux doubles it); k/m suffixes ok',
-    )
-    .option('--nodelay', 'TCP_NODELAY: send small writes at once (disable Nagle)')
-    .option('--no-nodelay', 'clear TCP_NODELAY')
-    .option('--keepalive', 'SO_KEEPALIVE: probe idle connections')
-    .option('--no-keepalive', 'clear SO_KEEPALIVE')
-    .option('--keepalive-idle <seconds>', 'TCP_KEEPIDLE: idle seconds before the first keep-alive probe')
-    .option('--keepalive-interval <seconds>', 'TCP_KEEPINTVL: seconds between keep-alive probes')
-    .option('--keepalive-count <n>', 'TCP_KEEPCNT: unanswered probes before the connection is dropped')
+    );
+  if (kind !== 'udp') {
+    cmd
+      .option('--nodelay', 'TCP_NODELAY: send small writes at once (disable Nagle)')
+      .option('--no-nodelay', 'clear TCP_NODELAY')
+      .option('--keepalive', 'SO_KEEPALIVE: probe idle connections')
+      .option('--no-keepalive', 'clear SO_KEEPALIVE')
+      .option('--keepalive-idle <seconds>', 'TCP_KEEPIDLE: idle seconds before the first keep-alive probe')
+      .option('--keepalive-interval <seconds>', 'TCP_KEEPINTVL: seconds between keep-alive probes')
+      .option('--keepalive-count <n>', 'TCP_KEEPCNT: unanswered probes before the connection is dropped');
+    // Remember which of a flag and its negation were given, to refuse both at once.
+    const seen = new Set<string>();
+    (cmd as unknown as Record<symbol, Set<string>>)[SEEN] = seen;
+    for (const name of ['nodelay', 'no-nodelay', 'keepalive', 'no-keepalive']) {
+      cmd.on(`option:${name}`, () => seen.add(name));
+    }
+    cmd.hook('preAction', () => checkFlagConflicts(cmd));
+  }
+  return cmd
     .option('--reuseaddr', 'SO_REUSEADDR')
     .option('--reuseport', 'SO_REUSEPORT')
     .option('--ttl <hops>', 'IP_TTL / IPV6_UNICAST_HOPS: hop limit of outgoing packets (1-255)');
+}
+
+/**
+ * Refuse a flag given together with its negation (`--nodelay --no-nodelay`).
+ *
+ * @param cmd - the command the flags were added to
+ * @throws {ValidationError} naming both flags
+ * @example
+ * ```ts
+ * checkFlagConflicts(cmd);
+ * ```
+ */
+export function checkFlagConflicts(cmd: Command): void {
+  const seen = (cmd as unknown as Record<symbol, Set<string> | undefined>)[SEEN];
+  if (!seen) return;
+  for (const name of ['nodelay', 'keepalive']) {
+    if (seen.has(name) && seen.has(`no-${name}`)) {
+      throw new ValidationError(`Options --${name} and --no-${name} cannot be used together`);
+    }
+  }
 }
 
 const SIZE = /^(\d+)\s*([km])?$/i;

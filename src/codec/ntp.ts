@@ -468,3 +468,49 @@ export function parseRefId(text: string, stratum: number): number {
 export function kissCode(packet: Pick<NtpPacket, 'stratum' | 'referenceId'>): string | undefined {
   return packet.stratum === 0 ? refIdToAscii(packet.referenceId) : undefined;
 }
+
+/** What {@link writeKissOfDeath} needs besides the request. */
+export interface KissOfDeathFields {
+  /** The four-character kiss code, e.g. `RATE`. */
+  code: string;
+  /** The least poll (log2 s) the client must use from now on; the request's poll is raised to it. */
+  minPoll: number;
+  /** The server's precision (signed log2 s). */
+  precision: number;
+}
+
+/**
+ * Turn a client request into a kiss-o'-death reply, in place (no allocation): LI 3, the request's version,
+ * mode 4, stratum 0, the kiss code as reference ID, the poll raised to `minPoll`, root delay/dispersion and
+ * reference time zero, the request's transmit timestamp as origin, and receive and transmit timestamps set to
+ * that same value, so the reply carries no usable time (RFC 5905 §7.4, as chrony does).
+ *
+ * @param packet - the request's first 48 bytes, overwritten with the reply
+ * @param fields - kiss code, least poll, precision
+ * @throws {BadPacketError} when `packet` is shorter than 48 bytes
+ * @throws {ValidationError} for a kiss code that is not 4 ASCII characters
+ * @example
+ * ```ts
+ * writeKissOfDeath(request.subarray(0, 48), { code: 'RATE', minPoll: 1, precision: -20 });
+ * ```
+ */
+export function writeKissOfDeath(packet: Uint8Array, fields: KissOfDeathFields): void {
+  if (packet.length < NTP_HEADER_LENGTH) {
+    throw new BadPacketError(`NTP packet is ${packet.length} bytes, expected at least ${NTP_HEADER_LENGTH}`);
+  }
+  const { code } = fields;
+  if (code.length !== 4 || !/^[\x20-\x7e]{4}$/.test(code)) {
+    throw new ValidationError(`Invalid kiss code '${code}': expected 4 printable ASCII characters`);
+  }
+  const version = ((packet[0] as number) >>> 3) & 7;
+  packet[0] = 0xc0 | (version << 3) | NtpMode.server;
+  packet[1] = 0;
+  packet[2] = Math.max(((packet[2] as number) << 24) >> 24, fields.minPoll) & 0xff;
+  packet[3] = fields.precision & 0xff;
+  packet.fill(0, 4, 12);
+  for (let i = 0; i < 4; i++) packet[12 + i] = code.charCodeAt(i);
+  packet.fill(0, 16, 24);
+  packet.copyWithin(24, 40, 48); // origin = the request's transmit timestamp, bit for bit
+  packet.copyWithin(32, 24, 32);
+  packet.copyWithin(40, 24, 32);
+}

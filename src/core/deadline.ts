@@ -159,6 +159,11 @@ export class Deadline {
     this.#target = target;
   }
 
+  /** The whole budget in ms, or 0 for none. */
+  get totalMs(): number {
+    return this.#total;
+  }
+
   /** Milliseconds left (at least 1 while not expired), or `undefined` when there is no deadline. */
   remaining(): number | undefined {
     if (this.#end === Number.POSITIVE_INFINITY) return undefined;

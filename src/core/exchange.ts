@@ -58,8 +58,8 @@ export interface ExchangeHandlers {
  * @param setup - called once with the control; returns how to send (and clean up). Wire reply listeners
  *   here and call `ctl.resolve(reply)` for an acceptable one.
  * @returns the accepted reply
- * @throws {TimeoutError} phase `response` after the last attempt (`(3 tries)` in the message), or phase
- *   `overall` when an outer deadline ran out first
+ * @throws {TimeoutError} phase `response` after the last attempt, naming the whole limit and the tries:
+ *   `Waiting for a response from 127.0.0.1:9000 timed out after 3000 ms (3 tries)`
  * @throws {AbortError} when the signal fires
  * @throws whatever `ctl.reject` or `send` gave, as a soket error
  * @example
@@ -117,10 +117,7 @@ export function exchange<R>(
 
     const timedOut = () => {
       const detail = `(${attempt} ${attempt === 1 ? 'try' : 'tries'}${options.timeoutDetail?.() ?? ''})`;
-      if (options.deadline !== undefined && options.timeout === undefined && deadline.expired()) {
-        return fail(deadline.error());
-      }
-      const limit = total ?? Math.round((tryTimeout ?? 0) * attempt);
+      const limit = deadline.totalMs || Math.round((tryTimeout ?? 0) * attempt);
       fail(new TimeoutError('response', options.target, Math.round(limit), detail));
     };
 

@@ -74,7 +74,7 @@ export interface SoketServer<S, A extends ServerAddress = InetAddress> {
   close(options?: CloseOptions): Promise<S>;
 }
 
-type AnyEvents = Record<string, unknown[]>;
+type AnyEvents<E> = { [K in keyof E]: unknown[] };
 
 /**
  * The shared part of every server: `listen()`/`close()` idempotency, the abort signal, `finished`, and the
@@ -90,10 +90,12 @@ type AnyEvents = Record<string, unknown[]>;
  * }
  * ```
  */
-export abstract class ServerLifecycle<S, A extends ServerAddress, E extends AnyEvents> extends EventEmitter<
-  // biome-ignore lint/suspicious/noExplicitAny: the event map is the subclass's; EventEmitter needs it open
-  any
-> implements SoketServer<S, A>
+export abstract class ServerLifecycle<S, A extends ServerAddress, E extends AnyEvents<E>>
+  extends EventEmitter<
+    // biome-ignore lint/suspicious/noExplicitAny: the event map is the subclass's; EventEmitter needs it open
+    any
+  >
+  implements SoketServer<S, A>
 {
   readonly finished: Promise<S>;
   #address: A | undefined;
@@ -147,7 +149,7 @@ export abstract class ServerLifecycle<S, A extends ServerAddress, E extends AnyE
         this.#signal.addEventListener('abort', this.#onAbort, { once: true });
         if (this.#signal.aborted) void this.close();
       }
-      this.emit('listening', address);
+      this.#emitLifecycle('listening', address);
       return address;
     })();
     return this.#listening;
@@ -182,7 +184,7 @@ export abstract class ServerLifecycle<S, A extends ServerAddress, E extends AnyE
     if (this.#signal && this.#onAbort) this.#signal.removeEventListener('abort', this.#onAbort);
     const stats = this.stats();
     this.#resolveFinished(stats);
-    this.emit('close', stats);
+    this.#emitLifecycle('close', stats);
   }
 
   /** Whether `close()` was called. */
@@ -192,13 +194,19 @@ export abstract class ServerLifecycle<S, A extends ServerAddress, E extends AnyE
 
   /** Emit a non-fatal `error`, only when someone listens. */
   protected reportError(error: SoketError): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (this.listenerCount('error') > 0) this.#emitLifecycle('error', error);
+  }
+
+  #emitLifecycle(event: keyof LifecycleEvents<S, A>, arg: unknown): void {
+    EventEmitter.prototype.emit.call(this, event, arg);
   }
 
   /** Typed `on` for a server's own and the lifecycle events. */
   override on<K extends keyof (E & LifecycleEvents<S, A>) & string>(
     event: K,
-    listener: (...args: (E & LifecycleEvents<S, A>)[K] extends unknown[] ? (E & LifecycleEvents<S, A>)[K] : never) => void,
+    listener: (
+      ...args: (E & LifecycleEvents<S, A>)[K] extends unknown[] ? (E & LifecycleEvents<S, A>)[K] : never
+    ) => void,
   ): this {
     return super.on(event, listener as (...args: unknown[]) => void);
   }
@@ -206,7 +214,9 @@ export abstract class ServerLifecycle<S, A extends ServerAddress, E extends AnyE
   /** Typed `once`. */
   override once<K extends keyof (E & LifecycleEvents<S, A>) & string>(
     event: K,
-    listener: (...args: (E & LifecycleEvents<S, A>)[K] extends unknown[] ? (E & LifecycleEvents<S, A>)[K] : never) => void,
+    listener: (
+      ...args: (E & LifecycleEvents<S, A>)[K] extends unknown[] ? (E & LifecycleEvents<S, A>)[K] : never
+    ) => void,
   ): this {
     return super.once(event, listener as (...args: unknown[]) => void);
   }
@@ -214,7 +224,9 @@ export abstract class ServerLifecycle<S, A extends ServerAddress, E extends AnyE
   /** Typed `off`. */
   override off<K extends keyof (E & LifecycleEvents<S, A>) & string>(
     event: K,
-    listener: (...args: (E & LifecycleEvents<S, A>)[K] extends unknown[] ? (E & LifecycleEvents<S, A>)[K] : never) => void,
+    listener: (
+      ...args: (E & LifecycleEvents<S, A>)[K] extends unknown[] ? (E & LifecycleEvents<S, A>)[K] : never
+    ) => void,
   ): this {
     return super.off(event, listener as (...args: unknown[]) => void);
   }

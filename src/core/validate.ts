@@ -167,9 +167,14 @@ const LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
  * ```
  */
 export function isHostname(value: string): boolean {
+  if (typeof value !== 'string') return false;
   const name = value.endsWith('.') ? value.slice(0, -1) : value;
   if (name.length === 0 || name.length > 253) return false;
-  return name.split('.').every((label) => LABEL.test(label));
+  const labels = name.split('.');
+  // A name whose last label is all digits would be read as an IPv4 address by resolvers and browsers alike
+  // (`999.1.1.1`, `1.2.3`): it is a malformed address, not a name (no top-level domain is numeric).
+  if (/^\d+$/.test(labels[labels.length - 1] ?? '')) return false;
+  return labels.every((label) => LABEL.test(label));
 }
 
 /**
@@ -185,11 +190,19 @@ export function isHostname(value: string): boolean {
  * ```
  */
 export function parseHost(value: string, what = 'host'): string {
+  if (typeof value !== 'string') {
+    throw new ValidationError(
+      `Invalid ${what} ${quote(String(value))}: expected a host name or an IP address`,
+    );
+  }
   const v = value.trim();
   const unbracketed = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
   if (unbracketed.length === 0) throw new ValidationError(`Invalid ${what}: must not be empty`);
   if (isIP(unbracketed) !== 0) return unbracketed;
   if (unbracketed.includes('%') && isIP(unbracketed.split('%')[0] ?? '') === 6) return unbracketed;
+  if (/^[\d.]+$/.test(unbracketed)) {
+    throw new ValidationError(`Invalid ${what} ${quote(value)}: not a valid IPv4 address`);
+  }
   if (!isHostname(unbracketed)) {
     throw new ValidationError(`Invalid ${what} ${quote(value)}: not an IP address or a valid host name`);
   }

@@ -35,6 +35,12 @@ import {
 /** Names in flight at once over the DNS protocol by default (one resolver, one socket per server). */
 export const DNS_CONCURRENCY = 64;
 
+/**
+ * Lookups in flight at once through getaddrinfo/getnameinfo that the CLI sizes libuv's thread pool for (when
+ * `UV_THREADPOOL_SIZE` is not set): twice as many threads, since libuv runs half its pool for lookups.
+ */
+export const SYSTEM_CONCURRENCY = 8;
+
 /** The largest `concurrency` accepted. */
 export const MAX_CONCURRENCY = 1024;
 

@@ -9,8 +9,9 @@
 import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
 import os from 'node:os';
-import { withTimeout } from '../core/deadline.js';
-import { osErrorText } from '../core/errors.js';
+import { Deadline, withTimeout } from '../core/deadline.js';
+import { osErrorText, ValidationError } from '../core/errors.js';
+import { checkTimeout } from '../core/validate.js';
 
 /** One address of one network interface. */
 export interface InterfaceAddress {
@@ -80,13 +81,19 @@ export interface HostInfoOptions {
    * @default '2001:db8::1' (documentation prefix, RFC 3849)
    */
   probeIPv6?: string;
-  /** Limit for the resolver calls, in ms. @default 2000 */
+  /** Limit of the whole call (the host name lookup and the FQDN lookups), in ms. @default 2000 */
   timeout?: number;
   /** Cancels the resolver calls. */
   signal?: AbortSignal;
 }
 
-const DEFAULTS = { probeIPv4: '192.0.2.1', probeIPv6: '2001:db8::1', timeout: 2000 } as const;
+/** The defaults of {@link HostInfoOptions}, in one place. */
+export const HOST_INFO_DEFAULTS = {
+  probeIPv4: '192.0.2.1',
+  probeIPv6: '2001:db8::1',
+  timeout: 2000,
+} as const;
+const DEFAULTS = HOST_INFO_DEFAULTS;
 
 /**
  * Whether an address is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped loopback).
@@ -183,11 +190,18 @@ export function primaryAddress(family: 4 | 6, destination?: string): Promise<Pri
   });
 }
 
-async function resolveHostname(hostname: string, options: HostInfoOptions): Promise<ResolvedHostname> {
+async function resolveHostname(
+  hostname: string,
+  options: HostInfoOptions,
+  deadline: Deadline,
+): Promise<ResolvedHostname> {
   try {
     const all = await withTimeout(
       () => dns.lookup(hostname, { all: true, verbatim: true }),
-      { timeout: options.timeout ?? DEFAULTS.timeout, ...(options.signal ? { signal: options.signal } : {}) },
+      {
+        ...(deadline.remaining() !== undefined ? { timeout: deadline.remaining() as number } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
       { phase: 'lookup', target: `'${hostname}'` },
     );
     const addresses = all.map((a) => a.address);
@@ -202,14 +216,20 @@ async function resolveHostname(hostname: string, options: HostInfoOptions): Prom
   }
 }
 
-async function findFqdn(hostname: string, addresses: string[], options: HostInfoOptions): Promise<string> {
+async function findFqdn(
+  hostname: string,
+  addresses: string[],
+  options: HostInfoOptions,
+  deadline: Deadline,
+): Promise<string> {
   if (hostname.includes('.')) return hostname;
   for (const address of addresses) {
+    if (deadline.expired()) break;
     try {
       const { hostname: name } = await withTimeout(
         () => dns.lookupService(address, 0),
         {
-          timeout: options.timeout ?? DEFAULTS.timeout,
+          ...(deadline.remaining() !== undefined ? { timeout: deadline.remaining() as number } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
         },
         { phase: 'lookup', target: address },
@@ -236,13 +256,18 @@ async function findFqdn(hostname: string, addresses: string[], options: HostInfo
  * ```
  */
 export async function hostInfo(options: HostInfoOptions = {}): Promise<HostInfo> {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError('Invalid host info options: expected an object');
+  }
+  const timeout = checkTimeout(options.timeout ?? DEFAULTS.timeout);
   const hostname = os.hostname();
+  const deadline = new Deadline(timeout, `host name '${hostname}'`);
   const [resolved, ipv4, ipv6] = await Promise.all([
-    resolveHostname(hostname, options),
+    resolveHostname(hostname, options, deadline),
     primaryAddress(4, options.probeIPv4),
     primaryAddress(6, options.probeIPv6),
   ]);
-  const fqdn = await findFqdn(hostname, resolved.addresses, options);
+  const fqdn = await findFqdn(hostname, resolved.addresses, options, deadline);
   const warnings: string[] = [];
   if (resolved.loopback) {
     const lo = resolved.addresses.filter(isLoopback).join(', ');

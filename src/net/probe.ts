@@ -53,7 +53,14 @@ export interface ProbeOptions {
   signal?: AbortSignal;
 }
 
-const DEFAULTS = { timeout: 1000, concurrency: 100, family: 0 as 0 | 4 | 6, lookupTimeout: 5000 };
+/** The defaults of {@link ProbeOptions}, in one place. */
+export const PROBE_DEFAULTS = {
+  timeout: 1000,
+  concurrency: 100,
+  family: 0 as 0 | 4 | 6,
+  lookupTimeout: 5000,
+};
+const DEFAULTS = PROBE_DEFAULTS;
 
 /** Most ports one probe accepts (every TCP port once). */
 export const MAX_PROBE_PORTS = 65535;

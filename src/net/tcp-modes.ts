@@ -22,6 +22,7 @@
  */
 import type net from 'node:net';
 import { ValidationError } from '../core/errors.js';
+import { printable } from '../core/text.js';
 import { parseInteger } from '../core/validate.js';
 import type { TcpHandler, TcpServerConnection } from './tcp-server.js';
 
@@ -93,15 +94,33 @@ export class MessageSplitter {
       const nl = data.indexOf(LF, start);
       if (nl === -1) break;
       const end = nl > start && data[nl - 1] === CR ? nl - 1 : nl;
-      out.push(data.subarray(start, end));
+      this.#emit(out, data.subarray(start, end));
       start = nl + 1;
     }
     if (start < data.length) {
-      const rest = data.subarray(start);
-      if (this.framing === 'auto' || rest.length >= this.maxLineLength) out.push(rest);
-      else this.#partial = Buffer.from(rest);
+      let rest = data.subarray(start);
+      if (this.framing === 'auto') this.#emit(out, rest);
+      else {
+        // Whole pieces of maxLineLength go out now; the tail waits for its LF.
+        while (rest.length >= this.maxLineLength) {
+          out.push(rest.subarray(0, this.maxLineLength));
+          rest = rest.subarray(this.maxLineLength);
+        }
+        if (rest.length > 0) this.#partial = Buffer.from(rest);
+      }
     }
     return out;
+  }
+
+  /** A message, cut into pieces of at most `maxLineLength` bytes with `line` framing. */
+  #emit(out: Buffer[], message: Buffer): void {
+    if (this.framing !== 'line' || message.length <= this.maxLineLength) {
+      out.push(message);
+      return;
+    }
+    for (let i = 0; i < message.length; i += this.maxLineLength) {
+      out.push(message.subarray(i, i + this.maxLineLength));
+    }
   }
 
   /**
@@ -253,29 +272,17 @@ export interface PrintedMessage {
 
 /** Options of {@link printHandler}. */
 export interface PrintOptions {
-  /** Called for each message. */
-  onMessage: (message: PrintedMessage) => void;
+  /**
+   * Called for each message. Return `false` when the consumer is full (e.g. a blocked stdout): the
+   * connection stops reading (TCP flow control slows the client) until `onDrain` calls back.
+   */
+  onMessage: (message: PrintedMessage) => unknown;
+  /** Called after `onMessage` returned `false`, with the function that resumes reading. @default resume at once */
+  onDrain?: (resume: () => void) => void;
   /** How messages are cut from the stream. @default 'auto' */
   framing?: Framing;
   /** With `line` framing, a partial line this long is printed. @default 65536 */
   maxLineLength?: number;
-}
-
-/**
- * Readable text for a message: UTF-8, with control characters other than tab escaped as `\xNN`.
- *
- * @param data - the bytes
- * @returns printable text
- * @example
- * ```ts
- * printable(Buffer.from('a\u0000b')); // 'a\\x00b'
- * ```
- */
-export function printable(data: Buffer): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
-  return data.toString('utf8').replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, (c) => {
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
-  });
 }
 
 /**
@@ -295,13 +302,25 @@ export function printable(data: Buffer): string {
 export function printHandler(options: PrintOptions): TcpHandler {
   const framing = checkFraming(options.framing ?? TCP_MODE_DEFAULTS.framing);
   const maxLine = checkMaxLine(options.maxLineLength);
-  const { onMessage } = options;
+  const { onMessage, onDrain } = options;
   if (typeof onMessage !== 'function') throw new ValidationError('Print mode needs an onMessage callback');
   return (conn) => {
     const s = conn.socket;
     const splitter = new MessageSplitter(framing, maxLine);
     const peer = conn.peer;
-    const emit = (data: Buffer) => onMessage({ connection: conn, peer, data, text: printable(data) });
+    let paused = false;
+    const resume = () => {
+      paused = false;
+      if (!s.destroyed) s.resume();
+    };
+    const emit = (data: Buffer) => {
+      if (onMessage({ connection: conn, peer, data, text: printable(data) }) === false && !paused) {
+        paused = true;
+        s.pause();
+        if (onDrain) onDrain(resume);
+        else resume();
+      }
+    };
     s.on('data', (chunk: Buffer) => {
       for (const m of splitter.push(chunk)) emit(m);
     });
@@ -451,8 +470,10 @@ export interface TcpModeOptions {
   framing?: Framing;
   /** Line cap for line framing and chat. @default 65536 */
   maxLineLength?: number;
-  /** Print mode's callback (required for print). */
-  onMessage?: (message: PrintedMessage) => void;
+  /** Print mode's callback (required for print); return `false` to pause the connection until `onDrain`. */
+  onMessage?: (message: PrintedMessage) => unknown;
+  /** Print mode: called after `onMessage` returned `false`, with the function that resumes reading. */
+  onDrain?: (resume: () => void) => void;
   /** Chat options. */
   chat?: ChatOptions;
 }
@@ -483,7 +504,11 @@ export function tcpModeHandler(mode: TcpMode, options: TcpModeOptions = {}): Tcp
     case 'print': {
       const onMessage = options.onMessage;
       if (!onMessage) throw new ValidationError('Print mode needs an onMessage callback');
-      return printHandler({ ...common, onMessage });
+      return printHandler({
+        ...common,
+        onMessage,
+        ...(options.onDrain !== undefined ? { onDrain: options.onDrain } : {}),
+      });
     }
     case 'chat':
       return chatHandler({

@@ -1,3 +1,4 @@
+// contract: v2 (issue 10: the common server lifecycle)
 /**
  * A TCP server that holds thousands of clients: promise-based listen, a connection limit with clean refusals,
  * per-connection idle timeouts, counters and events for connections and bytes, and a graceful close (stop
@@ -13,11 +14,10 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { throwIfAborted } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
 import { toSoketError, UnsupportedError, ValidationError } from '../core/errors.js';
+import { type CloseOptions, type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
 import { checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
 import {
   type SocketOptions,
@@ -130,6 +130,8 @@ export interface TcpServerStats {
   peak: number;
   /** Connections refused because of `maxConnections`. */
   refused: number;
+  /** Connections the kernel completed but accept(2) failed to hand over (EMFILE, ENFILE, ...). */
+  acceptErrors: number;
   /** Connections closed. */
   closed: number;
   /** Bytes received, closed and open connections. */
@@ -143,11 +145,7 @@ export interface TcpServerStats {
 }
 
 /** The address a server listens on. */
-export interface TcpServerAddress {
-  address: string;
-  port: number;
-  family: 4 | 6;
-}
+export type TcpServerAddress = InetAddress;
 
 /** Events of a {@link TcpServer}. */
 export interface TcpServerEvents {
@@ -157,10 +155,12 @@ export interface TcpServerEvents {
   disconnect: [summary: TcpConnectionSummary];
   /** A client was refused because `maxConnections` were open. */
   refuse: [refusal: TcpRefusal];
-  /** The listener failed to accept (e.g. EMFILE); the server keeps running. Only emitted with a listener. */
-  error: [error: Error];
-  /** The server stopped and every connection is closed. */
-  close: [stats: TcpServerStats];
+  /**
+   * accept(2) failed (EMFILE: out of file descriptors, ...): the kernel had completed those handshakes, and
+   * the clients are dropped. Emitted at most once a second, with the count since the last one; the server
+   * keeps running. (`error` and `close` come from the common lifecycle.)
+   */
+  'accept-error': [failure: { code: string; count: number; message: string }];
 }
 
 /**
@@ -231,75 +231,154 @@ export class TcpServerConnection {
 }
 
 /**
- * A listening TCP server: its address, counters and events, and a graceful {@link TcpServer.close}.
- * Made by {@link createTcpServer}.
+ * A TCP server: its address, counters and events, and a graceful {@link TcpServer.close}. It has the common
+ * server lifecycle (`listen()`, `address`, `stats()`, `finished`, `close({ timeout })`, the signal).
  *
  * @example
  * ```ts
- * const server = await createTcpServer({ port: 0 }, echoHandler());
+ * const server = new TcpServer({ port: 0 }, echoHandler());
+ * const { port } = await server.listen();
  * server.on('disconnect', (s) => console.log(`${s.peer} ${s.reason} in=${s.bytesIn}`));
- * console.log(server.address.port);
- * await server.close();
+ * const stats = await server.close({ timeout: 1000 });
  * ```
  */
-export class TcpServer extends EventEmitter<TcpServerEvents> {
-  /** Where it listens (the real port when 0 was asked for). */
-  readonly address: TcpServerAddress;
+export class TcpServer extends ServerLifecycle<TcpServerStats, TcpServerAddress, TcpServerEvents> {
+  protected readonly kind = 'TCP server';
   /** The underlying Node server. */
   readonly server: net.Server;
-  /** Resolves once the server has stopped and every connection is closed. */
-  readonly finished: Promise<TcpServerStats>;
   /** What the kernel reports for the listener after `socketOptions` were applied (when some were given). */
   socketOptions: SocketOptionsReport | undefined;
 
+  readonly #handler: TcpHandler;
+  readonly #requested: TcpServerOptions;
   readonly #live = new Set<TcpServerConnection>();
-  readonly #options: Required<Omit<TcpServerOptions, 'socketOptions' | 'signal'>>;
-  readonly #onAbort: (() => void) | undefined;
-  readonly #signal: AbortSignal | undefined;
+  readonly #options: CheckedOptions;
   #nextId = 1;
   #accepted = 0;
   #refused = 0;
+  #acceptErrors = 0;
+  #acceptErrorsReported = 0;
+  #acceptErrorTimer: NodeJS.Timeout | undefined;
+  #lastAcceptError: NodeJS.ErrnoException | undefined;
   #closed = 0;
   #peak = 0;
   #bytesIn = 0;
   #bytesOut = 0;
   #reasons: Partial<Record<TcpCloseReason, number>> = {};
-  #accepting = true;
-  #closing: Promise<TcpServerStats> | undefined;
-  #resolveFinished!: (stats: TcpServerStats) => void;
+  #accepting = false;
   #drainWaiters: Array<() => void> = [];
   #listenerClosed = false;
-  #done = false;
+  #allClosed: Promise<void>;
+  #resolveAllClosed!: () => void;
 
-  /** @internal Use {@link createTcpServer}. */
-  constructor(
-    server: net.Server,
-    address: TcpServerAddress,
-    options: Required<Omit<TcpServerOptions, 'socketOptions' | 'signal'>>,
-    signal: AbortSignal | undefined,
-  ) {
-    super();
-    this.server = server;
-    this.address = address;
-    this.#options = options;
-    this.finished = new Promise((resolve) => {
-      this.#resolveFinished = resolve;
+  /**
+   * @param options - where to listen and how to treat connections; see {@link TcpServerOptions}
+   * @param handler - what to do with each connection (e.g. `echoHandler()` from `tcp-modes`)
+   * @throws {ValidationError} for bad options or a missing handler
+   */
+  constructor(options: TcpServerOptions, handler: TcpHandler) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('Invalid TCP server options: expected an object');
+    }
+    super(options.signal);
+    this.#options = checkOptions(options);
+    if (options.socketOptions) validateSocketOptions(options.socketOptions);
+    if (typeof handler !== 'function') throw new ValidationError('A TCP server needs a connection handler');
+    this.#handler = handler;
+    this.#requested = options;
+    // TCP_NODELAY through Node (set on each accepted socket); the other options go on the listener.
+    const noDelay = options.socketOptions?.noDelay ?? this.#options.noDelay;
+    this.server = net.createServer({ allowHalfOpen: true, noDelay });
+    this.server.on('connection', (socket: net.Socket) => this.#accept(socket));
+    this.#allClosed = new Promise((resolve) => {
+      this.#resolveAllClosed = resolve;
     });
     // Node emits the server's 'close' a tick before the last sockets' 'close' events: finish after both.
-    server.on('close', () => {
+    this.server.on('close', () => {
       this.#listenerClosed = true;
-      this.#maybeFinished();
+      this.#maybeAllClosed();
     });
-    this.#signal = signal;
-    if (signal) {
-      this.#onAbort = () => void this.close();
-      signal.addEventListener('abort', this.#onAbort, { once: true });
-    }
   }
 
-  /** Whether the server still accepts connections. */
-  get listening(): boolean {
-    return this.#accepting;
+  protected async start(): Promise<TcpServerAddress> {
+    const opts = this.#options;
+    const where = formatHostPort(opts.host, opts.port);
+    if (opts.reusePort && !(await reusePortSupported())) {
+      throw new UnsupportedError(
+        `Listening with reusePort needs Node 22.12 or 23.1 and later; this is Node ${process.versions.node}`,
+      );
+    }
+    const server = this.server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        server.off('listening', onListening);
+        reject(toSoketError(err, `Cannot listen on ${where}`));
+      };
+      const onListening = () => {
+        server.off('error', onError);
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      const listenOptions: net.ListenOptions & { reusePort?: boolean } = {
+        host: opts.host,
+        port: opts.port,
+        backlog: opts.backlog,
+        ipv6Only: opts.ipv6Only,
+        exclusive: opts.exclusive,
+      };
+      if (opts.reusePort) listenOptions.reusePort = true;
+      server.listen(listenOptions);
+    });
+    const socketOptions = this.#requested.socketOptions;
+    if (socketOptions && Object.keys(socketOptions).length > 0) {
+      try {
+        this.socketOptions = setSocketOptions(server, socketOptions);
+      } catch (err) {
+        server.close();
+        throw err;
+      }
+    }
+    server.on('error', (err) => this.#acceptError(err as NodeJS.ErrnoException));
+    this.#accepting = true;
+    const info = server.address() as net.AddressInfo;
+    const address: TcpServerAddress = {
+      address: info.address,
+      port: info.port,
+      family: info.family === 'IPv6' || (info.family as unknown) === 6 ? 6 : 4,
+    };
+    debug('tcp', 'listening', { ...address });
+    return address;
+  }
+
+  /**
+   * Stop gracefully: stop accepting at once, let open connections finish for up to `timeout` ms (default:
+   * the server's `closeTimeout`), then destroy those still open (reason `shutdown`).
+   */
+  protected async stop(timeout: number | undefined): Promise<void> {
+    const bound = timeout ?? this.#options.closeTimeout;
+    this.#stopAccepting();
+    if (this.#live.size > 0 && bound > 0) await this.#waitDrained(bound);
+    for (const c of [...this.#live]) c.close('shutdown');
+    await this.#allClosed;
+    if (this.#acceptErrorTimer) clearTimeout(this.#acceptErrorTimer);
+    debug('tcp', 'server closed', { port: this.address.port, ...this.stats() });
+  }
+
+  /**
+   * Stop: stop accepting at once, let open connections finish for up to `timeout` ms, then destroy those
+   * still open (reason `shutdown`). Calling it again returns the same promise.
+   *
+   * @param options - `timeout`: the bound in ms (default: the server's `closeTimeout`)
+   * @returns the final counters
+   * @example
+   * ```ts
+   * const stats = await server.close({ timeout: 1000 });
+   * ```
+   */
+  override close(options: CloseOptions = {}): Promise<TcpServerStats> {
+    if (options?.timeout !== undefined) checkTimeout(options.timeout, { what: 'close timeout' });
+    return super.close(options);
   }
 
   /** Connections open now. */
@@ -326,6 +405,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
       active: this.#live.size,
       peak: this.#peak,
       refused: this.#refused,
+      acceptErrors: this.#acceptErrors,
       closed: this.#closed,
       bytesIn,
       bytesOut,
@@ -334,31 +414,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     };
   }
 
-  /**
-   * Stop gracefully: stop accepting at once, let open connections finish for up to `timeout` ms, then
-   * destroy those still open (reason `shutdown`). Calling it again returns the same promise.
-   *
-   * @param options - `timeout`: the bound in ms (default: the server's `closeTimeout`)
-   * @returns the final counters
-   * @example
-   * ```ts
-   * const stats = await server.close({ timeout: 1000 });
-   * ```
-   */
-  close(options: { timeout?: number } = {}): Promise<TcpServerStats> {
-    if (this.#closing) return this.#closing;
-    const bound = checkTimeout(options.timeout, { what: 'close timeout' }) ?? this.#options.closeTimeout;
-    this.#closing = (async () => {
-      this.#stopAccepting();
-      if (this.#live.size > 0 && bound > 0) await this.#waitDrained(bound);
-      for (const c of [...this.#live]) c.close('shutdown');
-      return this.finished;
-    })();
-    return this.#closing;
-  }
-
-  /** @internal Called by the net.Server for each accepted socket. */
-  accept(socket: net.Socket, handler: TcpHandler): void {
+  #accept(socket: net.Socket): void {
     if (!this.#accepting) {
       socket.destroy();
       return;
@@ -380,7 +436,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     }
     if (this.#options.once) this.#stopAccepting();
     try {
-      handler(conn);
+      this.#handler(conn);
     } catch (err) {
       conn.close('error', `handler failed: ${(err as Error)?.message ?? String(err)}`);
     }
@@ -393,7 +449,12 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
    * up to a second each); past that, under a flood, extra clients are closed at once.
    */
   #refuseSocket(socket: net.Socket): void {
-    this.#refuse(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
+    this.#refused++;
+    if (this.listenerCount('refuse') > 0) {
+      const remoteAddress = socket.remoteAddress ?? 'unknown';
+      const remotePort = socket.remotePort ?? 0;
+      this.emit('refuse', { remoteAddress, remotePort, peer: formatHostPort(remoteAddress, remotePort) });
+    }
     if (this.#refusing >= REFUSING_CAP) {
       socket.destroy();
       return;
@@ -409,27 +470,34 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   }
   #refusing = 0;
 
-  #refuse(remoteAddress: string, remotePort: number): void {
-    this.#refused++;
-    if (this.listenerCount('refuse') > 0) {
-      this.emit('refuse', { remoteAddress, remotePort, peer: formatHostPort(remoteAddress, remotePort) });
-    }
-  }
-
-  /** @internal */
-  acceptError(err: Error): void {
+  /** accept(2) failed: count it; report once per burst (at most once a second). */
+  #acceptError(err: NodeJS.ErrnoException): void {
+    this.#acceptErrors++;
+    this.#lastAcceptError = err;
     debug('tcp', 'accept failed', { error: err.message });
-    if (this.listenerCount('error') > 0) this.emit('error', toSoketError(err, 'Cannot accept a connection'));
+    if (this.#acceptErrorTimer) return;
+    const report = () => {
+      const count = this.#acceptErrors - this.#acceptErrorsReported;
+      if (count === 0) {
+        this.#acceptErrorTimer = undefined;
+        return;
+      }
+      this.#acceptErrorsReported = this.#acceptErrors;
+      const e = this.#lastAcceptError as NodeJS.ErrnoException;
+      const code = e.code ?? 'EUNKNOWN';
+      const message = toSoketError(e, 'Cannot accept connections').message;
+      this.emit('accept-error', { code, count, message });
+      this.#acceptErrorTimer = setTimeout(report, 1000);
+      this.#acceptErrorTimer.unref();
+    };
+    report();
   }
 
-  #maybeFinished(): void {
-    if (this.#done || !this.#listenerClosed || this.#live.size > 0) return;
-    this.#done = true;
-    if (this.#signal && this.#onAbort) this.#signal.removeEventListener('abort', this.#onAbort);
-    const stats = this.stats();
-    debug('tcp', 'server closed', { port: this.address.port, ...stats });
-    this.#resolveFinished(stats);
-    this.emit('close', stats);
+  #maybeAllClosed(): void {
+    if (!this.#listenerClosed || this.#live.size > 0) return;
+    this.#resolveAllClosed();
+    // A `once` server ends by itself when its one client is gone.
+    if (!this.closing) this.finish();
   }
 
   #stopAccepting(): void {
@@ -453,7 +521,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   }
 
   /** @internal The shared 'close' listener calls this with the socket's connection. */
-  finish(conn: TcpServerConnection): void {
+  finishConnection(conn: TcpServerConnection): void {
     if (!this.#live.delete(conn)) return;
     const s = conn.socket;
     const bytesIn = s.bytesRead;
@@ -480,7 +548,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     }
     if (this.#live.size === 0) {
       for (const w of [...this.#drainWaiters]) w();
-      this.#maybeFinished();
+      this.#maybeAllClosed();
     }
   }
 }
@@ -514,7 +582,7 @@ function onSocketIdle(this: TaggedSocket): void {
 
 function onSocketClose(this: TaggedSocket): void {
   const conn = this[CONN];
-  if (conn) conn.server.finish(conn);
+  if (conn) conn.server.finishConnection(conn);
 }
 
 /**
@@ -556,9 +624,9 @@ async function probeReusePort(): Promise<boolean> {
   }
 }
 
-function checkOptions(
-  options: TcpServerOptions,
-): Required<Omit<TcpServerOptions, 'socketOptions' | 'signal'>> {
+type CheckedOptions = Required<Omit<TcpServerOptions, 'socketOptions' | 'signal'>>;
+
+function checkOptions(options: TcpServerOptions): CheckedOptions {
   const o = { ...TCP_SERVER_DEFAULTS, ...options };
   return {
     host: parseHost(o.host, 'listen address'),
@@ -593,74 +661,6 @@ function checkOptions(
  * process.on('SIGINT', () => void server.close());
  * ```
  */
-export async function createTcpServer(options: TcpServerOptions, handler: TcpHandler): Promise<TcpServer> {
-  const opts = checkOptions(options);
-  if (options.socketOptions) validateSocketOptions(options.socketOptions);
-  if (typeof handler !== 'function') throw new ValidationError('A TCP server needs a connection handler');
-  const where = formatHostPort(opts.host, opts.port);
-  throwIfAborted(options.signal, `Listening on ${where}`);
-  if (opts.reusePort && !(await reusePortSupported())) {
-    throw new UnsupportedError(
-      `Listening with reusePort needs Node 22.12 or 23.1 and later; this is Node ${process.versions.node}`,
-    );
-  }
-  // TCP_NODELAY through Node (set on each accepted socket); the other options go on the listener below.
-  const noDelay = options.socketOptions?.noDelay ?? opts.noDelay;
-  const server = net.createServer({ allowHalfOpen: true, noDelay });
-
-  let tcp: TcpServer | undefined;
-  server.on('connection', (socket: net.Socket) => {
-    if (!tcp) {
-      socket.destroy();
-      return;
-    }
-    tcp.accept(socket, handler);
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => {
-      server.off('listening', onListening);
-      reject(toSoketError(err, `Cannot listen on ${where}`));
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    const listenOptions: net.ListenOptions & { reusePort?: boolean } = {
-      host: opts.host,
-      port: opts.port,
-      backlog: opts.backlog,
-      ipv6Only: opts.ipv6Only,
-      exclusive: opts.exclusive,
-    };
-    if (opts.reusePort) listenOptions.reusePort = true;
-    server.listen(listenOptions);
-  });
-
-  if (options.signal?.aborted) {
-    server.close();
-    throwIfAborted(options.signal, `Listening on ${where}`);
-  }
-  let applied: SocketOptionsReport | undefined;
-  if (options.socketOptions && Object.keys(options.socketOptions).length > 0) {
-    try {
-      applied = setSocketOptions(server, options.socketOptions);
-    } catch (err) {
-      server.close();
-      throw err;
-    }
-  }
-  const info = server.address() as net.AddressInfo;
-  const address: TcpServerAddress = {
-    address: info.address,
-    port: info.port,
-    family: info.family === 'IPv6' || (info.family as unknown) === 6 ? 6 : 4,
-  };
-  tcp = new TcpServer(server, address, opts, options.signal);
-  if (applied) tcp.socketOptions = applied;
-  server.on('error', (err) => tcp?.acceptError(err));
-  debug('tcp', 'listening', { ...address });
-  return tcp;
+export function createTcpServer(options: TcpServerOptions, handler: TcpHandler): Promise<TcpServer> {
+  return listening(new TcpServer(options, handler));
 }

@@ -1,3 +1,4 @@
+// contract: v2 (issue 10: the common server lifecycle)
 /**
  * One TCP server on several cores: N worker processes, each running a {@link createTcpServer} with the same
  * handler, and a primary that starts them, gathers their events and counters, relays chat lines between them
@@ -19,9 +20,9 @@
  * @module
  */
 import cluster, { type ClusterSettings, type Worker } from 'node:cluster';
-import { EventEmitter } from 'node:events';
 import { debug } from '../core/debug.js';
 import { SoketError, TimeoutError, UnsupportedError, ValidationError } from '../core/errors.js';
+import { listening, ServerLifecycle } from '../core/lifecycle.js';
 import { parseInteger } from '../core/validate.js';
 import {
   createTcpServer,
@@ -38,6 +39,8 @@ import {
 
 /** The environment variable that carries a worker's server options. */
 export const TCP_WORKER_ENV = 'SOKET_TCP_WORKER';
+/** Set in every worker process: the primary reports the workers' errors, a worker never prints them. */
+export const WORKER_PROCESS_ENV = 'SOKET_WORKER';
 
 /** How workers share the port. */
 export type TcpWorkerStrategy = 'reuseport' | 'cluster';
@@ -62,7 +65,13 @@ export interface TcpWorkersOptions
 }
 
 /** Every default of {@link TcpWorkersOptions}. */
-export const TCP_WORKERS_DEFAULTS = { strategy: 'auto', startTimeout: 10_000, closeTimeout: 5000 } as const;
+export const TCP_WORKERS_DEFAULTS = {
+  strategy: 'auto',
+  startTimeout: 10_000,
+  closeTimeout: 5000,
+  /** Most worker processes. */
+  maxWorkers: 256,
+} as const;
 
 /** A connection as reported by a worker. */
 export interface TcpWorkerConnection {
@@ -83,7 +92,6 @@ export interface TcpWorkersEvents {
   message: [message: unknown, worker: number];
   /** A worker exited unexpectedly (it is started again). */
   'worker-exit': [info: { worker: number; code: number | null; signal: string | null }];
-  close: [stats: TcpServerStats];
 }
 
 /** What a worker's handler factory gets: a way to talk to the primary and to the other workers. */
@@ -228,26 +236,26 @@ interface WorkerState {
 }
 
 /**
- * Several worker processes serving one port (see the module notes). Made by {@link startTcpWorkers}.
+ * Several worker processes serving one port (see the module notes), with the common server lifecycle.
  *
  * @example
  * ```ts
- * const workers = await startTcpWorkers({ workers: 2, port: 0 });
+ * const workers = new TcpWorkers({ workers: 2, port: 0 });
+ * await workers.listen();
  * workers.on('disconnect', (s) => console.log(`worker ${s.worker}: ${s.peer} ${s.reason}`));
  * console.log(workers.address.port, workers.strategy);
  * await workers.close();
  * ```
  */
-export class TcpWorkers extends EventEmitter<TcpWorkersEvents> {
-  /** The shared address. */
-  address!: TcpServerAddress;
-  /** How the port is shared. */
-  readonly strategy: TcpWorkerStrategy;
-  /** Resolves when every worker has stopped. */
-  readonly finished: Promise<TcpServerStats>;
+export class TcpWorkers extends ServerLifecycle<TcpServerStats, TcpServerAddress, TcpWorkersEvents> {
+  protected readonly kind = 'TCP workers';
   readonly #states: WorkerState[] = [];
   readonly #options: TcpWorkersOptions;
-  readonly #env: Omit<WorkerEnv, 'index'>;
+  readonly #count: number;
+  readonly #wanted: 'auto' | TcpWorkerStrategy;
+  #strategy: TcpWorkerStrategy | undefined;
+  #env: Omit<WorkerEnv, 'index'> | undefined;
+  #port = 0;
   #accepted = 0;
   #active = 0;
   #peak = 0;
@@ -256,19 +264,42 @@ export class TcpWorkers extends EventEmitter<TcpWorkersEvents> {
   #bytesIn = 0;
   #bytesOut = 0;
   #reasons: Partial<Record<TcpCloseReason, number>> = {};
-  #closing: Promise<TcpServerStats> | undefined;
-  #finished = false;
-  #resolveFinished!: (s: TcpServerStats) => void;
+  #stopping = false;
+  #allDead: Promise<void>;
+  #resolveAllDead!: () => void;
 
-  /** @internal */
-  constructor(options: TcpWorkersOptions, strategy: TcpWorkerStrategy, env: Omit<WorkerEnv, 'index'>) {
-    super();
+  /**
+   * @param options - the server options shared by every worker, the worker count and strategy
+   * @throws {ValidationError} for bad options (`workers` < 1, `once`)
+   * @throws {UnsupportedError} when called in a worker
+   */
+  constructor(options: TcpWorkersOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('Invalid TCP workers options: expected an object');
+    }
+    super(options.signal);
+    if (!cluster.isPrimary) throw new UnsupportedError('TCP workers must be started in the primary process');
+    this.#count = parseInteger(options.workers, 'workers', { min: 1, max: TCP_WORKERS_DEFAULTS.maxWorkers });
+    if ((options as TcpServerOptions).once) {
+      throw new ValidationError('Serving one client (once) cannot be combined with several workers');
+    }
+    const wanted = options.strategy ?? TCP_WORKERS_DEFAULTS.strategy;
+    if (wanted !== 'auto' && wanted !== 'reuseport' && wanted !== 'cluster') {
+      throw new ValidationError(
+        `Unknown worker strategy '${String(wanted)}': expected auto, reuseport or cluster`,
+      );
+    }
+    this.#wanted = wanted;
     this.#options = options;
-    this.strategy = strategy;
-    this.#env = env;
-    this.finished = new Promise((r) => {
-      this.#resolveFinished = r;
+    this.#allDead = new Promise((resolve) => {
+      this.#resolveAllDead = resolve;
     });
+  }
+
+  /** How the port is shared (known once listening). */
+  get strategy(): TcpWorkerStrategy {
+    if (this.#strategy === undefined) throw new SoketError('The TCP workers are not listening yet');
+    return this.#strategy;
   }
 
   /** How many workers are running. */
@@ -293,6 +324,7 @@ export class TcpWorkers extends EventEmitter<TcpWorkersEvents> {
       active: this.#active,
       peak: this.#peak,
       refused: this.#refused,
+      acceptErrors: 0,
       closed: this.#closed,
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
@@ -301,10 +333,76 @@ export class TcpWorkers extends EventEmitter<TcpWorkersEvents> {
     };
   }
 
-  /** @internal Fork worker `index` and resolve when it listens. */
-  spawn(index: number, port: number): Promise<TcpServerAddress> {
-    const env: WorkerEnv = { ...this.#env, index, options: { ...this.#env.options, port } };
-    const worker = cluster.fork({ [TCP_WORKER_ENV]: JSON.stringify(env) });
+  protected async start(): Promise<TcpServerAddress> {
+    const supported = await reusePortSupported();
+    if (this.#wanted === 'reuseport' && !supported) {
+      throw new UnsupportedError(
+        `Workers with reusePort need Node 22.12 or 23.1 and later; this is Node ${process.versions.node}`,
+      );
+    }
+    const strategy: TcpWorkerStrategy =
+      this.#wanted === 'auto' ? (supported ? 'reuseport' : 'cluster') : this.#wanted;
+    this.#strategy = strategy;
+    const {
+      workers: _w,
+      strategy: _s,
+      exec,
+      args,
+      execArgv,
+      startTimeout: _t,
+      signal: _signal,
+      ...serverOptions
+    } = this.#options;
+    const max = serverOptions.maxConnections ?? 0;
+    if (max > 0) serverOptions.maxConnections = Math.ceil(max / this.#count);
+    const settings: ClusterSettings = {};
+    if (exec !== undefined) settings.exec = exec;
+    if (args !== undefined) settings.args = args;
+    if (execArgv !== undefined) settings.execArgv = execArgv;
+    cluster.setupPrimary(settings);
+    this.#env = { strategy, options: serverOptions };
+    const port = serverOptions.port ?? 0;
+    try {
+      // The first worker settles the port (0 → a real one); with reuseport the others bind that port.
+      const address = await this.#spawn(0, port);
+      this.#port = strategy === 'reuseport' ? address.port : port;
+      await Promise.all(Array.from({ length: this.#count - 1 }, (_, i) => this.#spawn(i + 1, this.#port)));
+      this.#port = address.port;
+      debug('tcp', 'workers listening', { ...address, workers: this.#count, strategy });
+      return address;
+    } catch (err) {
+      await this.#stopWorkers(0);
+      throw err;
+    }
+  }
+
+  /**
+   * Stop every worker gracefully: each stops accepting, lets its connections finish for up to `timeout` ms,
+   * then destroys the rest. Workers that do not exit within the bound plus 2 s are killed.
+   */
+  protected async stop(timeout: number | undefined): Promise<void> {
+    await this.#stopWorkers(timeout ?? this.#options.closeTimeout ?? TCP_WORKERS_DEFAULTS.closeTimeout);
+  }
+
+  async #stopWorkers(timeout: number): Promise<void> {
+    this.#stopping = true;
+    const live = this.#states.filter((s) => !s.worker.isDead());
+    if (live.length === 0) return;
+    for (const s of live) {
+      if (s.worker.isConnected()) s.worker.send({ t: 'shutdown', timeout } satisfies ToWorker);
+    }
+    const killer = setTimeout(() => {
+      for (const s of this.#states) if (!s.worker.isDead()) s.worker.process.kill('SIGKILL');
+    }, timeout + 2000);
+    await this.#allDead;
+    clearTimeout(killer);
+  }
+
+  /** Fork worker `index` and resolve when it listens. */
+  #spawn(index: number, port: number): Promise<TcpServerAddress> {
+    const base = this.#env as Omit<WorkerEnv, 'index'>;
+    const env: WorkerEnv = { ...base, index, options: { ...base.options, port } };
+    const worker = cluster.fork({ [TCP_WORKER_ENV]: JSON.stringify(env), [WORKER_PROCESS_ENV]: '1' });
     const state: WorkerState = { index, worker };
     const existing = this.#states.findIndex((s) => s.index === index);
     if (existing === -1) this.#states.push(state);
@@ -342,13 +440,13 @@ export class TcpWorkers extends EventEmitter<TcpWorkersEvents> {
             new SoketError(`TCP worker ${index} exited before listening (code ${code}, signal ${signal})`),
           );
         }
-        if (this.#closing || !started) {
-          if (this.#closing && this.#states.every((s) => s.worker.isDead())) this.#finish();
+        if (this.#stopping || !started) {
+          if (this.#states.every((s) => s.worker.isDead())) this.#resolveAllDead();
           return;
         }
         debug('tcp', 'worker exited; starting it again', { worker: index, code, signal });
         this.emit('worker-exit', { worker: index, code, signal });
-        this.spawn(index, this.address.port).catch((err: unknown) => {
+        this.#spawn(index, this.#port).catch((err: unknown) => {
           debug('tcp', 'worker restart failed', { worker: index, error: String(err) });
         });
       });
@@ -395,40 +493,6 @@ export class TcpWorkers extends EventEmitter<TcpWorkersEvents> {
         break;
     }
   }
-
-  #finish(): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    const stats = this.stats();
-    this.#resolveFinished(stats);
-    this.emit('close', stats);
-  }
-
-  /**
-   * Stop every worker gracefully: each stops accepting, lets its connections finish for up to `timeout` ms,
-   * then destroys the rest. Workers that do not exit within the bound plus 2 s are killed.
-   *
-   * @param options - `timeout`: the grace period (default: `closeTimeout`)
-   * @returns the totals over every worker
-   */
-  close(options: { timeout?: number } = {}): Promise<TcpServerStats> {
-    if (this.#closing) return this.#closing;
-    const timeout = options.timeout ?? this.#options.closeTimeout ?? TCP_WORKERS_DEFAULTS.closeTimeout;
-    this.#closing = (async () => {
-      const live = this.#states.filter((s) => !s.worker.isDead());
-      if (live.length === 0) this.#finish();
-      for (const s of live) {
-        if (s.worker.isConnected()) s.worker.send({ t: 'shutdown', timeout } satisfies ToWorker);
-      }
-      const killer = setTimeout(() => {
-        for (const s of this.#states) if (!s.worker.isDead()) s.worker.process.kill('SIGKILL');
-      }, timeout + 2000);
-      const stats = await this.finished;
-      clearTimeout(killer);
-      return stats;
-    })();
-    return this.#closing;
-  }
 }
 
 /**
@@ -451,60 +515,6 @@ export class TcpWorkers extends EventEmitter<TcpWorkersEvents> {
  * }
  * ```
  */
-export async function startTcpWorkers(options: TcpWorkersOptions): Promise<TcpWorkers> {
-  if (!cluster.isPrimary) throw new UnsupportedError('startTcpWorkers must be called in the primary process');
-  const n = parseInteger(options.workers, 'workers', { min: 1, max: 1024 });
-  if ((options as TcpServerOptions).once) {
-    throw new ValidationError('Serving one client (once) cannot be combined with several workers');
-  }
-  const wanted = options.strategy ?? TCP_WORKERS_DEFAULTS.strategy;
-  if (wanted !== 'auto' && wanted !== 'reuseport' && wanted !== 'cluster') {
-    throw new ValidationError(
-      `Unknown worker strategy '${String(wanted)}': expected auto, reuseport or cluster`,
-    );
-  }
-  const supported = await reusePortSupported();
-  if (wanted === 'reuseport' && !supported) {
-    throw new UnsupportedError(
-      `Workers with reusePort need Node 22.12 or 23.1 and later; this is Node ${process.versions.node}`,
-    );
-  }
-  const strategy: TcpWorkerStrategy = wanted === 'auto' ? (supported ? 'reuseport' : 'cluster') : wanted;
-  const {
-    workers: _w,
-    strategy: _s,
-    exec,
-    args,
-    execArgv,
-    startTimeout: _t,
-    signal,
-    ...serverOptions
-  } = options;
-  const max = serverOptions.maxConnections ?? 0;
-  if (max > 0) serverOptions.maxConnections = Math.ceil(max / n);
-  const settings: ClusterSettings = {};
-  if (exec !== undefined) settings.exec = exec;
-  if (args !== undefined) settings.args = args;
-  if (execArgv !== undefined) settings.execArgv = execArgv;
-  cluster.setupPrimary(settings);
-
-  const workers = new TcpWorkers(options, strategy, { strategy, options: serverOptions });
-  const port = serverOptions.port ?? 0;
-  try {
-    // The first worker settles the port (0 → a real one); with reuseport the others bind that port.
-    workers.address = await workers.spawn(0, port);
-    const samePort = strategy === 'reuseport' ? workers.address.port : port;
-    await Promise.all(Array.from({ length: n - 1 }, (_, i) => workers.spawn(i + 1, samePort)));
-  } catch (err) {
-    await workers.close({ timeout: 0 });
-    throw err;
-  }
-  if (signal) {
-    const onAbort = () => void workers.close();
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    void workers.finished.then(() => signal.removeEventListener('abort', onAbort));
-  }
-  debug('tcp', 'workers listening', { ...workers.address, workers: n, strategy });
-  return workers;
+export function startTcpWorkers(options: TcpWorkersOptions): Promise<TcpWorkers> {
+  return listening(new TcpWorkers(options));
 }

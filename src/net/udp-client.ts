@@ -1,5 +1,7 @@
+// contract: v2 (issue 10: the shared exchange helper; timeout = the whole request)
 /**
- * A UDP request/reply client: send one datagram, wait for the reply with a timeout and retries.
+ * A UDP request/reply client: send one datagram, wait for the reply, sending again on a schedule (the shared
+ * exchange helper: `timeout` bounds the whole request, each try gets `tryTimeout`).
  *
  * The socket is connected (connect(2) on a UDP socket sends nothing): the kernel then delivers only
  * datagrams whose source is the server's address and port, so datagrams from other sources are ignored
@@ -25,9 +27,10 @@ import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { abortError, throwIfAborted, withTimeout } from '../core/deadline.js';
+import { Deadline, throwIfAborted, withTimeout } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
-import { NetworkError, TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
+import { NetworkError, toSoketError, ValidationError } from '../core/errors.js';
+import { exchange } from '../core/exchange.js';
 import { checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
 import { type SocketOptions, setSocketOptions, validateSocketOptions } from './sockopt.js';
 
@@ -46,8 +49,10 @@ export interface UdpRequestOptions {
   message: string | Uint8Array;
   /** Address family to use for a host name: 0 any, 4 or 6. @default 0 */
   family?: 0 | 4 | 6;
-  /** How long to wait for a reply to each try, in ms. @default 2000 */
+  /** Limit of the whole request (name lookup and every try), in ms. @default 6000 */
   timeout?: number;
+  /** Limit of one try, in ms. @default an even share of the timeout (2000 with the defaults) */
+  tryTimeout?: number;
   /** How many times to send again when no reply came. @default 2 */
   retries?: number;
   /** The reader's buffer: a longer reply is reported `truncated` and cut to this size. @default 65536 */
@@ -67,7 +72,7 @@ export interface UdpRequestOptions {
 /** Every default of {@link UdpRequestOptions}. */
 export const UDP_REQUEST_DEFAULTS = {
   family: 0,
-  timeout: 2000,
+  timeout: 6000,
   retries: 2,
   bufferSize: 65_536,
   receiveBufferSize: 0,
@@ -181,8 +186,9 @@ async function resolve(host: string, family: 0 | 4 | 6, signal: AbortSignal | un
 }
 
 /**
- * Send one datagram and wait for the reply, sending again up to `retries` times when none comes within
- * `timeout` ms. Only datagrams from the server's address and port are accepted.
+ * Send one datagram and wait for the reply, sending again up to `retries` times when a try brings none
+ * (`tryTimeout`, by default an even share of `timeout`, which bounds the whole request). Only datagrams from
+ * the server's address and port are accepted.
  *
  * @param options - see {@link UdpRequestOptions}
  * @returns the reply, who sent it, whether it was truncated, and timings
@@ -194,15 +200,19 @@ async function resolve(host: string, family: 0 | 4 | 6, signal: AbortSignal | un
  * @example
  * ```ts
  * import { udpRequest } from 'soket';
- * const r = await udpRequest({ host: '127.0.0.1', port: 9000, message: 'Hello, server!', timeout: 1000 });
+ * const r = await udpRequest({ host: '127.0.0.1', port: 9000, message: 'Hello, server!', timeout: 3000 });
  * console.log(`${r.data} from ${r.from.address}:${r.from.port}${r.truncated ? ' (truncated)' : ''}`);
  * ```
  */
 export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError('Invalid UDP request options: expected an object with host, port and message');
+  }
   const o = { ...UDP_REQUEST_DEFAULTS, ...options };
   const host = parseHost(o.host);
   const port = parsePort(o.port);
   const timeout = checkTimeout(o.timeout) ?? UDP_REQUEST_DEFAULTS.timeout;
+  const tryTimeout = checkTimeout(o.tryTimeout, { what: 'tryTimeout' });
   const retries = parseInteger(o.retries, 'retries', { min: 0, max: 100 });
   const bufferSize = parseInteger(o.bufferSize, 'buffer size', { min: 1, max: 65_536 });
   const rcvbuf = parseInteger(o.receiveBufferSize, 'receive buffer size', { min: 0 });
@@ -210,12 +220,16 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
   if (o.family !== 0 && o.family !== 4 && o.family !== 6) {
     throw new ValidationError(`Invalid family '${String(o.family)}': expected 0, 4 or 6`);
   }
+  if (typeof o.message !== 'string' && !(o.message instanceof Uint8Array)) {
+    throw new ValidationError('Invalid message: expected a string or bytes');
+  }
   if (options.socketOptions) validateSocketOptions(options.socketOptions);
   const payload = typeof o.message === 'string' ? Buffer.from(o.message, 'utf8') : Buffer.from(o.message);
   const signal = options.signal;
   throwIfAborted(signal, `UDP request to ${formatHostPort(host, port)}`);
+  const deadline = new Deadline(timeout, formatHostPort(host, port));
 
-  const target = await resolve(host, o.family, signal, timeout);
+  const target = await resolve(host, o.family, signal, deadline.remaining());
   checkUdpPayload(payload.length, target.family);
   const where = formatHostPort(target.address, port);
   const socketOpts: dgram.SocketOptions = { type: target.family === 6 ? 'udp6' : 'udp4' };
@@ -241,21 +255,31 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
     if (options.socketOptions && Object.keys(options.socketOptions).length > 0) {
       setSocketOptions(socket, options.socketOptions);
     }
-    const local = socket.address();
-    const dropsBefore = udpDrops(local.port, target.family);
+  } catch (err) {
+    socket.close();
+    throw err;
+  }
+  const local = socket.address();
+  const dropsBefore = udpDrops(local.port, target.family);
+  let sentAt = 0;
 
-    return await new Promise<UdpReply>((res, rej) => {
-      let attempts = 0;
-      let sentAt = 0;
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (fn: () => void) => {
-        if (timer) clearTimeout(timer);
-        socket.off('message', onMessage);
-        socket.off('error', onError);
-        signal?.removeEventListener('abort', onAbort);
-        fn();
-      };
-      const onMessage = (data: Buffer, rinfo: dgram.RemoteInfo) => {
+  return exchange<UdpReply>(
+    {
+      target: where,
+      tries: retries + 1,
+      deadline,
+      tryTimeout,
+      signal,
+      timeoutDetail: () => {
+        const after = udpDrops(local.port, target.family);
+        const dropped = dropsBefore !== undefined && after !== undefined ? after - dropsBefore : 0;
+        return dropped > 0
+          ? `; the kernel dropped ${dropped} datagram${dropped === 1 ? '' : 's'} for want of receive buffer (SO_RCVBUF)`
+          : '';
+      },
+    },
+    (ctl) => {
+      socket.on('message', (data: Buffer, rinfo: dgram.RemoteInfo) => {
         // The connected socket only receives from the server; check anyway (defence in depth).
         if (rinfo.port !== port || normalize(rinfo.address) !== normalize(target.address)) {
           debug('udp', 'ignored a datagram from another source', { from: rinfo.address, port: rinfo.port });
@@ -263,71 +287,47 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
         }
         const rttMs = performance.now() - sentAt;
         const truncated = data.length > bufferSize;
-        finish(() =>
-          res({
-            data: truncated ? data.subarray(0, bufferSize) : data,
-            size: data.length,
-            truncated,
-            from: { address: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 6 : 4 },
-            local: { address: local.address, port: local.port },
-            attempts,
-            rttMs,
-            sent: payload.length,
-          }),
-        );
-      };
+        ctl.resolve({
+          data: truncated ? data.subarray(0, bufferSize) : data,
+          size: data.length,
+          truncated,
+          from: { address: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 6 : 4 },
+          local: { address: local.address, port: local.port },
+          attempts: ctl.attempt,
+          rttMs,
+          sent: payload.length,
+        });
+      });
       const onError = (err: NodeJS.ErrnoException) => {
-        const e =
+        ctl.reject(
           err.code === 'ECONNREFUSED'
             ? new NetworkError(
                 `Cannot reach ${where}: connection refused (ICMP port unreachable: nothing listens there)`,
                 'ECONNREFUSED',
                 { cause: err, ...(err.syscall ? { syscall: err.syscall } : {}) },
               )
-            : toSoketError(err, `UDP request to ${where} failed`);
-        finish(() => rej(e));
+            : toSoketError(err, `UDP request to ${where} failed`),
+        );
       };
-      const onAbort = () => finish(() => rej(abortError(signal as AbortSignal, `UDP request to ${where}`)));
-      const send = () => {
-        attempts++;
-        sentAt = performance.now();
-        debug('udp', 'request sent', { to: where, attempt: attempts, bytes: payload.length });
-        socket.send(payload, (err) => {
-          if (err) onError(err as NodeJS.ErrnoException);
-        });
-        timer = setTimeout(() => {
-          if (attempts <= retries) {
-            send();
-            return;
-          }
-          const after = udpDrops(local.port, target.family);
-          const dropped = dropsBefore !== undefined && after !== undefined ? after - dropsBefore : 0;
-          const detail = `(${attempts} ${attempts === 1 ? 'try' : 'tries'} of ${timeout} ms${
-            dropped > 0
-              ? `; the kernel dropped ${dropped} datagram${dropped === 1 ? '' : 's'} for want of receive buffer (SO_RCVBUF)`
-              : ''
-          })`;
-          finish(() => rej(new TimeoutError('response', where, timeout * attempts, detail)));
-        }, timeout);
-      };
-      socket.on('message', onMessage);
       socket.on('error', onError);
-      if (signal) {
-        if (signal.aborted) {
-          onAbort();
-          return;
-        }
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-      send();
-    });
-  } finally {
-    try {
-      socket.close();
-    } catch {
-      // already closed
-    }
-  }
+      return {
+        send(attempt) {
+          sentAt = performance.now();
+          debug('udp', 'request sent', { to: where, attempt, bytes: payload.length });
+          socket.send(payload, (err) => {
+            if (err) onError(err as NodeJS.ErrnoException);
+          });
+        },
+        cleanup() {
+          try {
+            socket.close();
+          } catch {
+            // already closed
+          }
+        },
+      };
+    },
+  );
 }
 
 function normalize(address: string): string {

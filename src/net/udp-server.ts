@@ -1,3 +1,4 @@
+// contract: v2 (issue 10: the common server lifecycle)
 /**
  * A UDP server: one socket answers many clients at once, each at the address and port its datagram came
  * from. Modes: echo (send each datagram back), reply (answer each with a fixed text) and print (hand each to
@@ -9,15 +10,13 @@
  * @module
  */
 import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { throwIfAborted } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
 import { toSoketError, ValidationError } from '../core/errors.js';
+import { type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
+import { printable } from '../core/text.js';
 import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
-
 import { type SocketOptions, setSocketOptions, validateSocketOptions } from './sockopt.js';
-import { printable } from './tcp-modes.js';
 
 /** The UDP server modes. */
 export type UdpMode = 'echo' | 'reply' | 'print';
@@ -62,8 +61,10 @@ export interface UdpServerStats {
   bytesIn: number;
   /** Payload bytes sent. */
   bytesOut: number;
-  /** Sends that failed (the error is published as a debug event). */
+  /** Sends that failed (EMSGSIZE, ENOBUFS, ...; the error is published as a debug event). */
   sendErrors: number;
+  /** Datagrams received but dropped by the handler (print mode with a consumer that is behind). */
+  dropped: number;
 }
 
 /** One datagram received, as print mode reports it. */
@@ -80,19 +81,22 @@ export interface UdpMessage {
   text: string;
 }
 
-/** What a UDP server does with each datagram: `server.send(reply, rinfo)` answers its sender. */
-export type UdpHandler = (data: Buffer, rinfo: dgram.RemoteInfo, server: UdpServer) => void;
+/**
+ * What a UDP server does with each datagram: `server.send(reply, rinfo)` answers its sender. Returning
+ * `false` says the datagram was dropped (counted in `dropped`).
+ */
+export type UdpHandler = (
+  data: Buffer,
+  rinfo: dgram.RemoteInfo,
+  server: UdpServer,
+) => unknown;
 
-/** Events of a {@link UdpServer}. */
-export interface UdpServerEvents {
-  /** A socket error other than a failed send (those are counted). Only emitted with a listener. */
-  error: [error: Error];
-  /** The server closed. */
-  close: [stats: UdpServerStats];
-}
+/** Events of a {@link UdpServer} (besides the lifecycle's `listening`, `close` and `error`). */
+export type UdpServerEvents = Record<never, never>;
 
 /**
- * A bound UDP server. Made by {@link createUdpServer}.
+ * A UDP server with the common server lifecycle. Made by {@link createUdpServer}, or `new UdpServer()` and
+ * `listen()`.
  *
  * @example
  * ```ts
@@ -101,37 +105,106 @@ export interface UdpServerEvents {
  * await server.close();
  * ```
  */
-export class UdpServer extends EventEmitter<UdpServerEvents> {
-  /** The socket. */
-  readonly socket: dgram.Socket;
-  /** Where it is bound (the real port when 0 was asked for). */
-  readonly address: { address: string; port: number; family: 4 | 6 };
-  /** Resolves when the server has closed. */
-  readonly finished: Promise<UdpServerStats>;
-  /** Counters; also see {@link stats}. */
-  datagramsIn = 0;
-  datagramsOut = 0;
-  bytesIn = 0;
-  bytesOut = 0;
-  sendErrors = 0;
-  #closed = false;
-  #resolve!: (s: UdpServerStats) => void;
+export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpServerEvents> {
+  protected readonly kind = 'UDP server';
+  /** The socket (created by `listen()`). */
+  socket: dgram.Socket | undefined;
+  readonly #handler: UdpHandler;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #ipv6Only: boolean;
+  readonly #rcv: number;
+  readonly #snd: number;
+  readonly #socketOptions: SocketOptions | undefined;
+  #datagramsIn = 0;
+  #datagramsOut = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #sendErrors = 0;
+  #dropped = 0;
 
-  /** @internal Use {@link createUdpServer}. */
-  constructor(socket: dgram.Socket, address: { address: string; port: number; family: 4 | 6 }) {
-    super();
+  /**
+   * @param options - where to bind; see {@link UdpServerOptions}
+   * @param handler - what to do with each datagram
+   * @throws {ValidationError} for bad options or a missing handler
+   */
+  constructor(options: UdpServerOptions, handler: UdpHandler) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('Invalid UDP server options: expected an object');
+    }
+    super(options.signal);
+    const o = { ...UDP_SERVER_DEFAULTS, ...options };
+    this.#host = parseHost(o.host, 'listen address');
+    this.#port = parsePort(o.port, { allowZero: true });
+    this.#ipv6Only = Boolean(o.ipv6Only);
+    this.#rcv = parseInteger(o.receiveBufferSize, 'receive buffer size', { min: 0 });
+    this.#snd = parseInteger(o.sendBufferSize, 'send buffer size', { min: 0 });
+    if (typeof handler !== 'function') throw new ValidationError('A UDP server needs a datagram handler');
+    this.#socketOptions = options.socketOptions ? validateSocketOptions(options.socketOptions) : undefined;
+    this.#handler = handler;
+  }
+
+  protected async start(): Promise<InetAddress> {
+    const host = this.#host;
+    const where = formatHostPort(host, this.#port);
+    const family = isIP(host) === 6 ? 6 : 4;
+    const socketOpts: dgram.SocketOptions = {
+      type: family === 6 ? 'udp6' : 'udp4',
+      ipv6Only: this.#ipv6Only,
+    };
+    if (this.#rcv > 0) socketOpts.recvBufferSize = this.#rcv;
+    if (this.#snd > 0) socketOpts.sendBufferSize = this.#snd;
+    const socket = dgram.createSocket(socketOpts);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(toSoketError(err, `Cannot bind ${where}`));
+      socket.once('error', onError);
+      socket.bind({ port: this.#port, address: host }, () => {
+        socket.off('error', onError);
+        resolve();
+      });
+    }).catch((err: unknown) => {
+      socket.close();
+      throw err;
+    });
+    if (this.#socketOptions && Object.keys(this.#socketOptions).length > 0) {
+      try {
+        setSocketOptions(socket, this.#socketOptions);
+      } catch (err) {
+        socket.close();
+        throw err;
+      }
+    }
     this.socket = socket;
-    this.address = address;
-    this.finished = new Promise((r) => {
-      this.#resolve = r;
+    const handler = this.#handler;
+    socket.on('message', (data, rinfo) => {
+      this.#datagramsIn++;
+      this.#bytesIn += data.length;
+      if (handler(data, rinfo, this) === false) this.#dropped++;
     });
-    socket.on('close', () => {
-      this.#closed = true;
-      const stats = this.stats();
-      debug('udp', 'server closed', { port: address.port, ...stats });
-      this.#resolve(stats);
-      this.emit('close', stats);
+    socket.on('error', (err) => {
+      // On a bound UDP socket errors come from sends (EMSGSIZE, ENOBUFS, EACCES, ...): count them, carry on.
+      const e = err as NodeJS.ErrnoException;
+      this.#sendErrors++;
+      debug('udp', 'send failed', { error: e.message, code: e.code });
+      this.reportError(toSoketError(err, 'UDP send failed'));
     });
+    const a = socket.address();
+    const address: InetAddress = { address: a.address, port: a.port, family: a.family === 'IPv6' ? 6 : 4 };
+    debug('udp', 'listening', { ...address });
+    return address;
+  }
+
+  protected async stop(): Promise<void> {
+    const socket = this.socket;
+    if (!socket) return;
+    await new Promise<void>((resolve) => {
+      try {
+        socket.close(() => resolve());
+      } catch {
+        resolve(); // already closed
+      }
+    });
+    debug('udp', 'server closed', { port: this.address.port, ...this.stats() });
   }
 
   /**
@@ -141,37 +214,23 @@ export class UdpServer extends EventEmitter<UdpServerEvents> {
    * @param to - the client's address and port (the `rinfo` of its datagram)
    */
   send(data: Buffer | Uint8Array, to: { address: string; port: number }): void {
-    this.datagramsOut++;
-    this.bytesOut += data.length;
-    this.socket.send(data, to.port, to.address);
+    const socket = this.socket;
+    if (!socket) return;
+    this.#datagramsOut++;
+    this.#bytesOut += data.length;
+    socket.send(data, to.port, to.address);
   }
 
   /** A snapshot of the counters. */
   stats(): UdpServerStats {
     return {
-      datagramsIn: this.datagramsIn,
-      datagramsOut: this.datagramsOut,
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-      sendErrors: this.sendErrors,
+      datagramsIn: this.#datagramsIn,
+      datagramsOut: this.#datagramsOut,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
+      sendErrors: this.#sendErrors,
+      dropped: this.#dropped,
     };
-  }
-
-  /**
-   * Close the socket. Calling it again returns the same result.
-   *
-   * @returns the final counters
-   */
-  close(): Promise<UdpServerStats> {
-    if (!this.#closed) {
-      this.#closed = true;
-      try {
-        this.socket.close();
-      } catch {
-        // already closed
-      }
-    }
-    return this.finished;
   }
 }
 
@@ -201,11 +260,24 @@ export function udpEchoHandler(): UdpHandler {
  */
 export function udpReplyHandler(text = 'message received'): UdpHandler {
   const reply = Buffer.from(text);
+  checkReplySize(reply.length);
   return (_data, rinfo, server) => server.send(reply, rinfo);
 }
 
+/** Largest reply a UDP server can send (IPv4's limit; IPv6 allows 20 bytes more). */
+const MAX_REPLY = 65_507;
+
+function checkReplySize(size: number): void {
+  if (size > MAX_REPLY) {
+    throw new ValidationError(
+      `Reply of ${size} bytes is too large for one UDP datagram: at most ${MAX_REPLY} bytes`,
+    );
+  }
+}
+
 /**
- * Print mode: hand each datagram to `onMessage`; nothing is sent back.
+ * Print mode: hand each datagram to `onMessage`; nothing is sent back. When `onMessage` returns `false` (its
+ * consumer is behind) the datagram counts as dropped.
  *
  * @param onMessage - called for each datagram
  * @returns a handler
@@ -214,7 +286,8 @@ export function udpReplyHandler(text = 'message received'): UdpHandler {
  * const server = await createUdpServer({ port: 0 }, udpPrintHandler((m) => console.log(m.peer, m.text)));
  * ```
  */
-export function udpPrintHandler(onMessage: (message: UdpMessage) => void): UdpHandler {
+export function udpPrintHandler(onMessage: (message: UdpMessage) => unknown): UdpHandler {
+  if (typeof onMessage !== 'function') throw new ValidationError('Print mode needs an onMessage callback');
   return (data, rinfo) =>
     onMessage({
       data,
@@ -239,7 +312,7 @@ export function udpPrintHandler(onMessage: (message: UdpMessage) => void): UdpHa
  */
 export function udpModeHandler(
   mode: UdpMode,
-  options: { reply?: string; onMessage?: (message: UdpMessage) => void } = {},
+  options: { reply?: string; onMessage?: (message: UdpMessage) => unknown } = {},
 ): UdpHandler {
   switch (mode) {
     case 'echo':
@@ -288,69 +361,6 @@ export function parseUdpMode(value: string): UdpMode {
  * console.log(`UDP echo on port ${server.address.port}`);
  * ```
  */
-export async function createUdpServer(options: UdpServerOptions, handler: UdpHandler): Promise<UdpServer> {
-  const o = { ...UDP_SERVER_DEFAULTS, ...options };
-  const host = parseHost(o.host, 'listen address');
-  const port = parsePort(o.port, { allowZero: true });
-  const rcv = parseInteger(o.receiveBufferSize, 'receive buffer size', { min: 0 });
-  const snd = parseInteger(o.sendBufferSize, 'send buffer size', { min: 0 });
-  if (typeof handler !== 'function') throw new ValidationError('A UDP server needs a datagram handler');
-  if (options.socketOptions) validateSocketOptions(options.socketOptions);
-  const where = formatHostPort(host, port);
-  throwIfAborted(options.signal, `Binding ${where}`);
-  const family = isIP(host) === 6 ? 6 : 4;
-  const socketOpts: dgram.SocketOptions = { type: family === 6 ? 'udp6' : 'udp4', ipv6Only: o.ipv6Only };
-  if (rcv > 0) socketOpts.recvBufferSize = rcv;
-  if (snd > 0) socketOpts.sendBufferSize = snd;
-  const socket = dgram.createSocket(socketOpts);
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(toSoketError(err, `Cannot bind ${where}`));
-    socket.once('error', onError);
-    socket.bind({ port, address: host }, () => {
-      socket.off('error', onError);
-      resolve();
-    });
-  }).catch((err: unknown) => {
-    socket.close();
-    throw err;
-  });
-  if (options.socketOptions && Object.keys(options.socketOptions).length > 0) {
-    try {
-      setSocketOptions(socket, options.socketOptions);
-    } catch (err) {
-      socket.close();
-      throw err;
-    }
-  }
-  const a = socket.address();
-  const server = new UdpServer(socket, {
-    address: a.address,
-    port: a.port,
-    family: a.family === 'IPv6' ? 6 : 4,
-  });
-  socket.on('message', (data, rinfo) => {
-    server.datagramsIn++;
-    server.bytesIn += data.length;
-    handler(data, rinfo, server);
-  });
-  socket.on('error', (err) => {
-    // A failed send (EMSGSIZE, ENOBUFS, ...) does not close the socket; count it and carry on.
-    const e = err as NodeJS.ErrnoException;
-    if (e.syscall === 'send' || e.syscall === 'sendto' || e.syscall === 'sendmsg') {
-      server.sendErrors++;
-      debug('udp', 'send failed', { error: e.message });
-      return;
-    }
-    debug('udp', 'socket error', { error: e.message });
-    if (server.listenerCount('error') > 0) server.emit('error', toSoketError(err));
-  });
-  const signal = options.signal;
-  if (signal) {
-    const onAbort = () => void server.close();
-    signal.addEventListener('abort', onAbort, { once: true });
-    void server.finished.then(() => signal.removeEventListener('abort', onAbort));
-    if (signal.aborted) await server.close();
-  }
-  debug('udp', 'listening', { ...server.address });
-  return server;
+export function createUdpServer(options: UdpServerOptions, handler: UdpHandler): Promise<UdpServer> {
+  return listening(new UdpServer(options, handler));
 }

@@ -1,3 +1,4 @@
+// contract: v2 (issue 10: the shared exchange helper; reply checks in the pure checkReply())
 /**
  * An SNTP client (RFC 4330, with the checks of RFC 5905 §8 and the data minimisation of RFC 9109's client
  * guidance): one query to one server, done carefully.
@@ -5,12 +6,17 @@
  * - The request carries nothing but the version, mode 3 and a random 64-bit transmit timestamp: a cookie. The
  *   local send time (T1) never leaves the machine.
  * - A reply is accepted only when it comes from the address and port asked (the socket is connected, and the
- *   source is checked again), is mode 4 with the version asked, has a non-zero transmit timestamp and an origin
- *   timestamp equal to a cookie this query sent, bit for bit. Anything else is ignored (counted) and the query
- *   keeps waiting, so a spoofed or stale packet can neither answer nor abort it.
+ *   source is checked again), is mode 4 with the version asked, has an origin timestamp equal to a cookie this
+ *   query sent, bit for bit, and passes RFC 5905's sanity tests ({@link checkReply}): non-zero receive and
+ *   transmit timestamps, a reference time that is set and not after the transmit time, a server that did not
+ *   send before it received, a round-trip delay that is not negative beyond the clocks' precision, and a root
+ *   distance below 16 s. Anything else is ignored (counted) and the query keeps waiting, so a spoofed, stale
+ *   or insane packet can neither answer nor abort it.
  * - Stratum 0 is a kiss-o'-death: DENY and RSTR say stop asking this server, RATE says back off
  *   (`KissOfDeathError`). LI = 3 or stratum ≥ 16 means the server is not synchronised (`UnsynchronizedError`).
  * - T1 and T4 come from the injectable clock, by default `performance.timeOrigin + performance.now()`.
+ * - Tries and timing come from the shared exchange helper: `timeout` bounds the whole query (name lookup
+ *   included), each try gets `tryTimeout` (by default an even share of the timeout).
  *
  * @module
  */
@@ -19,6 +25,7 @@ import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import {
+  type DecodedNtpPacket,
   decodeNtpPacket,
   encodeNtpPacket,
   KISS_CODES,
@@ -36,15 +43,16 @@ import {
   unixMsToNtp,
 } from '../codec/ntp-timestamp.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { abortError, Deadline, withTimeout } from '../core/deadline.js';
+import { Deadline, withTimeout } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
 import {
   KissOfDeathError,
-  TimeoutError,
+  type SoketError,
   toSoketError,
   UnsynchronizedError,
   ValidationError,
 } from '../core/errors.js';
+import { exchange } from '../core/exchange.js';
 import { checkTimeout, formatHostPort, parseHostPort, parseInteger } from '../core/validate.js';
 
 /** Options of {@link sntpQuery}. */
@@ -53,9 +61,11 @@ export interface SntpQueryOptions {
   port?: number;
   /** NTP version to send (1–4); the reply must carry the same. @default 4 */
   version?: number;
-  /** Overall time limit in ms, shared by the name lookup and all tries; 0 for none. @default 5000 */
+  /** Limit of the whole query in ms, shared by the name lookup and all tries; 0 for none. @default 5000 */
   timeout?: number;
-  /** Extra tries after the first, each with a fresh cookie, spread evenly over the timeout. @default 2 */
+  /** Limit of one try in ms. @default an even share of the time left after the lookup */
+  tryTimeout?: number;
+  /** Extra tries after the first, each with a fresh cookie. @default 2 */
   retries?: number;
   /** Address family: 4 or 6; by default whatever the name resolves to first. */
   family?: 4 | 6;
@@ -120,10 +130,6 @@ export interface SntpResult {
   ignored: number;
 }
 
-interface Pending {
-  t1Ms: number;
-  attempt: number;
-}
 
 interface Target {
   server: string;
@@ -186,29 +192,35 @@ export async function resolveServer(
 }
 
 /** @internal validated numeric options */
-export function checkQueryOptions(options: SntpQueryOptions): {
-  version: number;
-  timeout: number | undefined;
-  retries: number;
-  clock: Clock;
-} {
+export function checkQueryOptions(options: SntpQueryOptions): Checked {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError('Invalid SNTP options: expected an object');
+  }
   const version = parseInteger(options.version ?? SNTP_QUERY_DEFAULTS.version, 'NTP version', {
     min: 1,
     max: 4,
   });
   const timeout = checkTimeout(options.timeout ?? SNTP_QUERY_DEFAULTS.timeout);
+  const tryTimeout = checkTimeout(options.tryTimeout, { what: 'tryTimeout' });
   const retries = parseInteger(options.retries ?? SNTP_QUERY_DEFAULTS.retries, 'retries', {
     min: 0,
     max: 20,
   });
-  return { version, timeout, retries, clock: options.clock ?? systemClock };
+  const clock = options.clock ?? systemClock;
+  if (typeof clock?.now !== 'function' || typeof clock.monotonic !== 'function') {
+    throw new ValidationError('Invalid clock: expected an object with now() and monotonic()');
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new ValidationError('Invalid signal: expected an AbortSignal');
+  }
+  return { version, timeout, tryTimeout, retries, clock };
 }
 
 /**
  * Ask one server for the time (one accepted exchange).
  *
  * @param server - a host name or address, optionally with a port: `time.example`, `127.0.0.1:11123`, `[::1]:123`
- * @param options - port, version, timeout, retries, family, signal, clock
+ * @param options - port, version, timeout, tryTimeout, retries, family, signal, clock
  * @returns offset, delay and every field of the reply
  * @throws {ValidationError} for bad options or a server that is not a host
  * @throws {TimeoutError} when no acceptable reply came in time (message names the tries)
@@ -224,13 +236,23 @@ export function checkQueryOptions(options: SntpQueryOptions): {
  * ```
  */
 export async function sntpQuery(server: string, options: SntpQueryOptions = {}): Promise<SntpResult> {
+  if (typeof server !== 'string') {
+    throw new ValidationError(`Invalid NTP server '${String(server)}': expected a host name or address`);
+  }
   const checked = checkQueryOptions(options);
   const deadline = new Deadline(checked.timeout, server);
   const target = await resolveServer(server, options, deadline);
   return queryResolved(target, checked, options.signal, deadline);
 }
 
-type Checked = { version: number; timeout: number | undefined; retries: number; clock: Clock };
+/** @internal checked options of one query */
+export interface Checked {
+  version: number;
+  timeout: number | undefined;
+  tryTimeout: number | undefined;
+  retries: number;
+  clock: Clock;
+}
 
 let primed: Promise<void> | undefined;
 
@@ -255,6 +277,7 @@ function prime(): Promise<void> {
           mode: NtpMode.server,
           stratum: 1,
           referenceId: 0x4c4f434c,
+          referenceTimestamp: now,
           originTimestamp: decodeNtpPacket(msg).transmitTimestamp,
           receiveTimestamp: now,
           transmitTimestamp: now,
@@ -270,8 +293,14 @@ function prime(): Promise<void> {
         family: 4,
         label: 'prime',
       };
-      const opts: Checked = { version: 4, timeout: 500, retries: 0, clock: systemClock };
-      await exchange(local, opts, undefined, new Deadline(500, 'prime'));
+      const opts: Checked = {
+        version: 4,
+        timeout: 500,
+        tryTimeout: undefined,
+        retries: 0,
+        clock: systemClock,
+      };
+      await query(local, opts, undefined, new Deadline(500, 'prime'));
     } catch (err) {
       debug('ntp', 'client warm-up failed (ignored)', { error: String(err) });
     } finally {
@@ -289,45 +318,147 @@ export async function queryResolved(
   deadline: Deadline,
 ): Promise<SntpResult> {
   await prime();
-  return exchange(target, opts, signal, deadline);
+  return query(target, opts, signal, deadline);
 }
 
-async function exchange(
+/** The outcome of checking one datagram against the query it may answer. */
+export type ReplyCheck =
+  | { kind: 'accept'; t1Ms: number; attempt: number; offset: number; delay: number }
+  | { kind: 'ignore'; reason: string }
+  | { kind: 'fail'; error: SoketError };
+
+/** What a reply is checked against. */
+export interface ReplyExpectation {
+  /** The version the requests carried. */
+  version: number;
+  /** The cookies sent (transmit timestamps of the requests), with their T1 and attempt number. */
+  pending: ReadonlyMap<bigint, { t1Ms: number; attempt: number }>;
+  /** T4: when the datagram arrived, in Unix ms on the clock T1 came from. */
+  t4Ms: number;
+  /** The server, for messages: `127.0.0.1:123`. */
+  label: string;
+  /** The local clock's precision in seconds (how far a delay may look negative from rounding). @default 1e-6 */
+  localPrecision?: number;
+}
+
+/** RFC 5905's MAXDISP: a root distance at or beyond 16 s means the server's time is useless. */
+const MAX_ROOT_DISTANCE_S = 16;
+
+/**
+ * Check a decoded reply against the query it may answer: RFC 5905's packet and peer tests, pure (no sockets,
+ * no clock). `ignore` keeps the query waiting (a stale, spoofed or insane packet), `fail` ends it (a
+ * kiss-o'-death or an unsynchronised server), `accept` gives the offset and delay.
+ *
+ * @param p - the decoded datagram
+ * @param expect - the cookies sent, T4, the version asked
+ * @returns the verdict
+ * @example
+ * ```ts
+ * const verdict = checkReply(decodeNtpPacket(bytes), { version: 4, pending, t4Ms, label: '127.0.0.1:123' });
+ * if (verdict.kind === 'accept') console.log(verdict.offset);
+ * ```
+ */
+export function checkReply(p: DecodedNtpPacket, expect: ReplyExpectation): ReplyCheck {
+  if (p.mode !== NtpMode.server) return { kind: 'ignore', reason: `mode ${p.mode}, expected 4 (server)` };
+  if (p.version !== expect.version) {
+    return { kind: 'ignore', reason: `version ${p.version}, asked ${expect.version}` };
+  }
+  const sent = expect.pending.get(p.originTimestamp);
+  if (!sent) return { kind: 'ignore', reason: 'origin timestamp does not match any request sent' };
+  if (p.transmitTimestamp === 0n) return { kind: 'ignore', reason: 'transmit timestamp is zero' };
+  const kod = kissCode(p);
+  if (kod !== undefined) {
+    if (kod.startsWith('X') && KISS_CODES[kod] === undefined) {
+      return { kind: 'ignore', reason: `unknown experimental kiss code ${kod}` };
+    }
+    return { kind: 'fail', error: kissError(kod, expect.label) };
+  }
+  if (p.leap === 3 || p.stratum >= 16) {
+    return {
+      kind: 'fail',
+      error: new UnsynchronizedError(
+        `NTP server ${expect.label} is not synchronised (${p.leap === 3 ? 'leap indicator 3' : `stratum ${p.stratum}`})`,
+      ),
+    };
+  }
+  if (p.receiveTimestamp === 0n) return { kind: 'ignore', reason: 'receive timestamp is zero' };
+  if (p.referenceTimestamp === 0n) {
+    return { kind: 'ignore', reason: 'reference timestamp is zero (the server was never synchronised)' };
+  }
+  // Compare NTP timestamps across an era boundary: a difference is what counts, as a signed 64-bit value.
+  if (signed64(p.referenceTimestamp - p.transmitTimestamp) > 0n) {
+    return { kind: 'ignore', reason: 'reference timestamp is later than the transmit timestamp' };
+  }
+  if (signed64(p.transmitTimestamp - p.receiveTimestamp) < 0n) {
+    return { kind: 'ignore', reason: 'transmit timestamp is earlier than the receive timestamp (T3 < T2)' };
+  }
+  if (p.rootDelay / 2 + p.rootDispersion >= MAX_ROOT_DISTANCE_S) {
+    return {
+      kind: 'ignore',
+      reason: `root distance ${(p.rootDelay / 2 + p.rootDispersion).toFixed(3)} s is ${MAX_ROOT_DISTANCE_S} s or more`,
+    };
+  }
+  const t1 = unixMsToNtp(sent.t1Ms);
+  const t4 = unixMsToNtp(expect.t4Ms);
+  const { offset, delay } = ntpOffsetDelay(t1, p.receiveTimestamp, p.transmitTimestamp, t4);
+  const tolerance = 2 ** p.precision + (expect.localPrecision ?? 1e-6);
+  if (delay < -tolerance) {
+    return { kind: 'ignore', reason: `negative round-trip delay ${(delay * 1e6).toFixed(1)} µs` };
+  }
+  return { kind: 'accept', t1Ms: sent.t1Ms, attempt: sent.attempt, offset, delay };
+}
+
+function signed64(v: bigint): bigint {
+  return BigInt.asIntN(64, v);
+}
+
+async function query(
   target: Target,
   opts: Checked,
   signal: AbortSignal | undefined,
   deadline: Deadline,
 ): Promise<SntpResult> {
-  if (signal?.aborted) throw abortError(signal, `SNTP query to ${target.label}`);
   const { version, clock, retries } = opts;
-  const tries = retries + 1;
-  const total = deadline.remaining();
-  const perTry = total === undefined ? undefined : Math.max(1, total / tries);
   const socket = dgram.createSocket({ type: target.family === 6 ? 'udp6' : 'udp4' });
-  const pending = new Map<bigint, Pending>();
+  const pending = new Map<bigint, { t1Ms: number; attempt: number }>();
   let ignored = 0;
-  let attempt = 0;
-
+  let closed = false;
+  const closeSocket = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+  };
+  const connected = new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.connect(target.port, target.address, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
   try {
-    return await new Promise<SntpResult>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      let done = false;
-      const finish = (err: unknown, result?: SntpResult) => {
-        if (done) return;
-        done = true;
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (result) resolve(result);
-        else reject(err);
-      };
-      const onAbort = () => finish(abortError(signal as AbortSignal, `SNTP query to ${target.label}`));
-      signal?.addEventListener('abort', onAbort, { once: true });
+    await connected;
+  } catch (err) {
+    closeSocket();
+    throw toSoketError(err, `Cannot reach NTP server ${target.label}`);
+  }
 
+  return exchange<SntpResult>(
+    {
+      target: `NTP server ${target.label}`,
+      tries: retries + 1,
+      deadline,
+      tryTimeout: opts.tryTimeout,
+      signal,
+    },
+    (ctl) => {
       const ignore = (reason: string, from: string) => {
         ignored++;
         debug('ntp', `ignored a datagram from ${from}: ${reason}`, { server: target.label });
       };
-
       socket.on('message', (msg, rinfo) => {
         const t4Ms = clock.now();
         const from = formatHostPort(rinfo.address, rinfo.port);
@@ -340,30 +471,17 @@ async function exchange(
           return;
         }
         const p = decodeNtpPacket(msg);
-        if (p.mode !== NtpMode.server) return ignore(`mode ${p.mode}, expected 4 (server)`, from);
-        if (p.version !== version) return ignore(`version ${p.version}, asked ${version}`, from);
-        const sent = pending.get(p.originTimestamp);
-        if (!sent) return ignore('origin timestamp does not match any request sent', from);
-        if (p.transmitTimestamp === 0n) return ignore('transmit timestamp is zero', from);
-        const kod = kissCode(p);
-        if (kod !== undefined) {
-          if (kod.startsWith('X') && KISS_CODES[kod] === undefined) {
-            return ignore(`unknown experimental kiss code ${kod}`, from);
-          }
-          return finish(kissError(kod, target.label));
-        }
-        if (p.leap === 3 || p.stratum >= 16) {
-          return finish(
-            new UnsynchronizedError(
-              `NTP server ${target.label} is not synchronised (${p.leap === 3 ? 'leap indicator 3' : `stratum ${p.stratum}`})`,
-            ),
-          );
-        }
-        const t1 = unixMsToNtp(sent.t1Ms);
-        const t4 = unixMsToNtp(t4Ms);
-        const { offset, delay } = ntpOffsetDelay(t1, p.receiveTimestamp, p.transmitTimestamp, t4);
-        debug('ntp', `reply from ${target.label}`, { offset, delay, stratum: p.stratum, try: sent.attempt });
-        finish(undefined, {
+        const verdict = checkReply(p, { version, pending, t4Ms, label: target.label });
+        if (verdict.kind === 'ignore') return ignore(verdict.reason, from);
+        if (verdict.kind === 'fail') return ctl.reject(verdict.error);
+        const { offset, delay } = verdict;
+        debug('ntp', `reply from ${target.label}`, {
+          offset,
+          delay,
+          stratum: p.stratum,
+          try: verdict.attempt,
+        });
+        ctl.resolve({
           server: target.server,
           address: target.address,
           port: target.port,
@@ -386,56 +504,30 @@ async function exchange(
           referenceId: p.referenceId,
           referenceIdText: refIdToText(p.referenceId, p.stratum),
           referenceTime: p.referenceTimestamp,
-          originTime: t1,
+          originTime: unixMsToNtp(verdict.t1Ms),
           receiveTime: p.receiveTimestamp,
           transmitTime: p.transmitTimestamp,
-          destinationTime: t4,
-          tries: attempt,
+          destinationTime: unixMsToNtp(t4Ms),
+          tries: ctl.attempt,
           ignored,
         });
       });
-
-      socket.on('error', (err) => finish(toSoketError(err, `Cannot reach NTP server ${target.label}`)));
-
-      const send = () => {
-        if (done) return;
-        attempt++;
-        const c = cookie();
-        const request = encodeNtpPacket({ version, mode: NtpMode.client, transmitTimestamp: c });
-        const t1Ms = clock.now();
-        pending.set(c, { t1Ms, attempt });
-        socket.send(request, (err) => {
-          if (err) finish(toSoketError(err, `Cannot send to NTP server ${target.label}`));
-        });
-        debug('ntp', `request ${attempt}/${tries} to ${target.label}`, { version });
-        if (perTry !== undefined) {
-          timer = setTimeout(() => {
-            if (attempt < tries) send();
-            else
-              finish(
-                new TimeoutError(
-                  'response',
-                  `NTP server ${target.label}`,
-                  Math.round(opts.timeout ?? perTry * tries),
-                  `(${tries} ${tries === 1 ? 'try' : 'tries'})`,
-                ),
-              );
-          }, perTry);
-        }
+      socket.on('error', (err) => ctl.reject(toSoketError(err, `Cannot reach NTP server ${target.label}`)));
+      return {
+        send(attempt) {
+          const c = cookie();
+          const request = encodeNtpPacket({ version, mode: NtpMode.client, transmitTimestamp: c });
+          const t1Ms = clock.now();
+          pending.set(c, { t1Ms, attempt });
+          socket.send(request, (err) => {
+            if (err) ctl.reject(toSoketError(err, `Cannot send to NTP server ${target.label}`));
+          });
+          debug('ntp', `request ${attempt}/${retries + 1} to ${target.label}`, { version });
+        },
+        cleanup: closeSocket,
       };
-
-      socket.connect(target.port, target.address, (err?: Error) => {
-        if (err) finish(toSoketError(err, `Cannot reach NTP server ${target.label}`));
-        else send();
-      });
-    });
-  } finally {
-    try {
-      socket.close();
-    } catch {
-      // already closed
-    }
-  }
+    },
+  );
 }
 
 function kissError(code: string, server: string): KissOfDeathError {

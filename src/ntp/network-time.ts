@@ -1,3 +1,4 @@
+// contract: v2 (issue 10)
 /**
  * Network time from several servers: a few samples from each, politely spaced; the lowest-delay sample of each
  * server (the one least disturbed by queueing, as NTP's clock filter prefers); then the servers combined by

@@ -1,17 +1,18 @@
+// contract: v2 (issue 10: returns a result)
 /**
  * `soket info`: host name, FQDN, what the host name resolves to, primary addresses and interfaces.
  *
  * @module
  */
 import type { Command } from 'commander';
+import { escapeControl } from '../../core/text.js';
 import { parseDuration } from '../../core/validate.js';
-import { type HostInfo, hostInfo } from '../../net/host-info.js';
-import { examples, type Runner } from '../command.js';
+import { HOST_INFO_DEFAULTS, type HostInfo, hostInfo } from '../../net/host-info.js';
+import { examples, type RenderContext, type Runner, result } from '../command.js';
 import { table } from '../format.js';
-import type { Io } from '../io.js';
 
-function render(info: HostInfo, io: Io): string {
-  const c = io.color;
+function render(info: HostInfo, ctx: RenderContext): string {
+  const c = ctx.color;
   const primary = (p: HostInfo['primary']['ipv4']) =>
     p.address
       ? `${c.green(p.address)}${p.interface ? ` (${p.interface})` : ''}`
@@ -21,8 +22,8 @@ function render(info: HostInfo, io: Io): string {
     : info.resolved.addresses.join(', ') + (info.resolved.loopback ? c.yellow('  (loopback)') : '');
   const lines = [
     table([
-      [c.bold('Host name'), info.hostname],
-      [c.bold('FQDN'), info.fqdn],
+      [c.bold('Host name'), escapeControl(info.hostname)],
+      [c.bold('FQDN'), escapeControl(info.fqdn)],
       [c.bold('Resolves to'), resolved],
       [c.bold('Primary IPv4'), primary(info.primary.ipv4)],
       [c.bold('Primary IPv6'), primary(info.primary.ipv6)],
@@ -50,7 +51,10 @@ export function register(program: Command, run: Runner): void {
   program
     .command('info')
     .description('show host name, FQDN, primary IPv4/IPv6 addresses and every interface')
-    .option('--timeout <ms>', 'limit for each resolver call', '2000')
+    .option(
+      '--timeout <ms>',
+      `limit of the whole lookup (the host name and the FQDN) (default: ${HOST_INFO_DEFAULTS.timeout})`,
+    )
     .addHelpText(
       'after',
       `
@@ -59,11 +63,10 @@ The primary address is the one the kernel would use for outbound traffic, found 
 ${examples(['soket info', 'soket info --json | jq .primary.ipv4.address'])}`,
     )
     .action(
-      run(async (io, opts: { timeout: string }) => {
-        const timeout = parseDuration(opts.timeout, '--timeout');
-        const info = await hostInfo({ timeout, signal: io.signal });
-        if (io.json) io.printJson(info);
-        else io.out(render(info, io));
+      run(async (io, opts: { timeout?: string }) => {
+        const timeout =
+          opts.timeout === undefined ? HOST_INFO_DEFAULTS.timeout : parseDuration(opts.timeout, '--timeout');
+        return result(await hostInfo({ timeout, signal: io.signal }), render);
       }),
     );
 }

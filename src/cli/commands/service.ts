@@ -1,3 +1,4 @@
+// contract: v2 (issue 10: returns a result)
 /**
  * `soket service`: service name ↔ port, like getservbyname(3)/getservbyport(3) and `getent services`.
  *
@@ -5,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
+import { escapeControl } from '../../core/text.js';
 import { parsePort } from '../../core/validate.js';
 import {
   EMBEDDED_SOURCE,
@@ -14,9 +16,8 @@ import {
   type ServiceEntry,
   type ServicesOptions,
 } from '../../dns/services.js';
-import { EXIT, examples, type Runner } from '../command.js';
+import { EXIT, examples, type RenderContext, type Runner, result } from '../command.js';
 import { table } from '../format.js';
-import type { Io } from '../io.js';
 
 interface ServiceOpts {
   list?: boolean;
@@ -27,17 +28,63 @@ interface ServiceOpts {
   embedded?: boolean;
 }
 
-function rows(entries: ServiceEntry[], io: Io): string[][] {
+function rows(entries: ServiceEntry[], ctx: RenderContext): string[][] {
   return entries.map((e) => [
-    io.color.bold(e.name),
+    ctx.color.bold(escapeControl(e.name)),
     `${e.port}/${e.protocol}`,
-    e.aliases.length ? `aliases: ${e.aliases.join(' ')}` : '',
+    e.aliases.length ? `aliases: ${escapeControl(e.aliases.join(' '))}` : '',
   ]);
 }
 
-function sourceLine(db: { source: string; fallbackReason?: string }, io: Io): string {
+interface Source {
+  source: string;
+  fallbackReason?: string;
+}
+
+function sourceLine(db: Source, ctx: RenderContext): string {
   const src = db.source === EMBEDDED_SOURCE ? 'embedded table' : db.source;
-  return io.color.dim(`source: ${src}${db.fallbackReason ? ` (fallback: ${db.fallbackReason})` : ''}`);
+  return ctx.color.dim(
+    escapeControl(`source: ${src}${db.fallbackReason ? ` (fallback: ${db.fallbackReason})` : ''}`),
+  );
+}
+
+/** `--list`: the matching services. */
+interface ListResult extends Source {
+  count: number;
+  services: ServiceEntry[];
+}
+
+type QueryOutcome = { query: string; services: ServiceEntry[] } | { query: string; error: NotFoundError };
+
+/** Lookups: one or more queries, each with its services or its error. */
+interface LookupResult extends Source {
+  results: QueryOutcome[];
+}
+
+function renderList(r: ListResult, ctx: RenderContext): string {
+  const lines: string[] = [];
+  if (r.services.length) lines.push(table(rows(r.services, ctx)));
+  lines.push(sourceLine(r, ctx) + ctx.color.dim(`, ${r.services.length} entries`));
+  return lines.join('\n');
+}
+
+function renderLookup(r: LookupResult, ctx: RenderContext): { out: string; err?: string } {
+  const lines: string[][] = [];
+  const errors: string[] = [];
+  for (const q of r.results) {
+    if ('error' in q) errors.push(`soket: ${escapeControl(q.error.message)}`);
+    else lines.push(...rows(q.services, ctx));
+  }
+  const out = [lines.length ? table(lines) : '', sourceLine(r, ctx)].filter(Boolean).join('\n');
+  return errors.length ? { out, err: errors.join('\n') } : { out };
+}
+
+function lookupJson(r: LookupResult): unknown {
+  const source = { source: r.source, ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}) };
+  const out = r.results.map((q) =>
+    'error' in q ? { query: q.query, error: q.error.toJSON() } : { query: q.query, services: q.services },
+  );
+  return out.length === 1 ? { ...source, ...out[0] } : { ...source, results: out };
 }
 
 export function register(program: Command, run: Runner): void {
@@ -66,7 +113,7 @@ ${examples([
 ])}`,
     )
     .action(
-      run(async (io, queries: string[], opts: ServiceOpts) => {
+      run(async (_io, queries: string[], opts: ServiceOpts) => {
         const dbOptions: ServicesOptions = {};
         if (opts.file !== undefined) dbOptions.path = opts.file;
         if (opts.embedded) dbOptions.embedded = true;
@@ -74,7 +121,7 @@ ${examples([
           throw new ValidationError('Options --file and --embedded cannot be used together');
         }
         const db = loadServices(dbOptions);
-        const source = {
+        const source: Source = {
           source: db.source,
           ...(db.fallbackReason ? { fallbackReason: db.fallbackReason } : {}),
         };
@@ -87,12 +134,9 @@ ${examples([
           if (opts.search !== undefined) filter.search = opts.search;
           if (opts.protocol !== undefined) filter.protocol = opts.protocol;
           const services = listServices(filter, dbOptions);
-          if (io.json) io.printJson({ ...source, count: services.length, services });
-          else {
-            if (services.length) io.out(table(rows(services, io)));
-            io.out(sourceLine(db, io) + io.color.dim(`, ${services.length} entries`));
-          }
-          return services.length ? EXIT.ok : EXIT.failed;
+          return result({ ...source, count: services.length, services }, renderList, {
+            exitCode: services.length ? EXIT.ok : EXIT.failed,
+          });
         }
         if (opts.search !== undefined) throw new ValidationError('Option --search needs --list');
 
@@ -106,9 +150,7 @@ ${examples([
           if (proto === undefined || q.includes('/')) return q;
           return `${q}/${proto}`;
         });
-        const results: Array<
-          { query: string; services: ServiceEntry[] } | { query: string; error: NotFoundError }
-        > = [];
+        const results: QueryOutcome[] = [];
         for (const q of full) {
           try {
             results.push({ query: q, services: findServices(q, dbOptions) });
@@ -118,23 +160,10 @@ ${examples([
           }
         }
         const failed = results.some((r) => 'error' in r);
-        if (io.json) {
-          const out = results.map((r) =>
-            'error' in r
-              ? { query: r.query, error: r.error.toJSON() }
-              : { query: r.query, services: r.services },
-          );
-          io.printJson(full.length === 1 ? { ...source, ...out[0] } : { ...source, results: out });
-        } else {
-          const lines: string[][] = [];
-          for (const r of results) {
-            if ('error' in r) io.err(`soket: ${r.error.message}`);
-            else lines.push(...rows(r.services, io));
-          }
-          if (lines.length) io.out(table(lines));
-          io.out(sourceLine(db, io));
-        }
-        return failed ? EXIT.failed : EXIT.ok;
+        return result({ ...source, results }, renderLookup, {
+          exitCode: failed ? EXIT.failed : EXIT.ok,
+          json: lookupJson,
+        });
       }),
     );
 }

@@ -1,16 +1,19 @@
+// contract: v2 (issue 10: listen and connect return streams/results; main.ts renders them)
 /**
- * `soket tcp listen` (a TCP server: echo, reply, print, chat, discard) and `soket tcp connect` (a client:
- * send one message and print the reply, or a binary-safe netcat-style pipe with correct half-close).
+ * `soket tcp listen` (a TCP server: echo, reply, print, chat, discard) and `soket tcp connect` (a client: send
+ * one message and print the reply, or a binary-safe netcat-style pipe with correct half-close).
  *
- * The server logs on stderr; with `--json` stdout carries one JSON object per line (NDJSON) for each event:
- * `listening`, `connect`, `disconnect`, `refuse`, `message` (print mode) and `stopped`.
+ * `tcp listen` is a stream of events — `listening`, `connect`, `disconnect`, `refuse`, `accept-error`,
+ * `message` (print mode), `worker-exit`, `stopping`, `stopped` — logged on stderr as text (print mode's
+ * messages on stdout), or one JSON object per line with `--json`. `tcp connect --message` is one result;
+ * the pipe is a stream: `connected`, `data` (raw bytes on stdout; base64 in JSON), `closed`.
  *
  * @module
  */
-import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { abortError } from '../../core/deadline.js';
-import { ClosedError, TimeoutError, toSoketError, ValidationError } from '../../core/errors.js';
+import { ClosedError, toSoketError, ValidationError } from '../../core/errors.js';
+import { EventQueue } from '../../core/event-queue.js';
+import { escapeControl } from '../../core/text.js';
 import {
   exclusive,
   formatHostPort,
@@ -20,33 +23,45 @@ import {
   parseInteger,
   parsePort,
 } from '../../core/validate.js';
-import type { SocketOptions } from '../../net/sockopt.js';
-import { connectTcp } from '../../net/tcp-client.js';
+import type { SocketOptions, SocketOptionsReport } from '../../net/sockopt.js';
+import { connectTcp, type TcpConnection } from '../../net/tcp-client.js';
 import {
   ChatRoom,
+  FRAMINGS,
   type Framing,
-  type PrintedMessage,
   parseTcpMode,
+  TCP_MODE_DEFAULTS,
   TCP_MODES,
   type TcpMode,
   tcpModeHandler,
 } from '../../net/tcp-modes.js';
+import { TCP_REQUEST_DEFAULTS, type TcpReply, tcpRequest } from '../../net/tcp-request.js';
 import {
-  createTcpServer,
+  TCP_SERVER_DEFAULTS,
   type TcpCloseReason,
   type TcpConnectionSummary,
   type TcpHandler,
+  TcpServer,
+  type TcpServerAddress,
   type TcpServerOptions,
   type TcpServerStats,
 } from '../../net/tcp-server.js';
 import {
   isTcpWorker,
   runTcpWorker,
-  startTcpWorkers,
+  TCP_WORKERS_DEFAULTS,
   type TcpWorkerContext,
-  type TcpWorkers,
+  TcpWorkers,
 } from '../../net/tcp-workers.js';
-import { EXIT, examples, type Runner } from '../command.js';
+import {
+  EXIT,
+  examples,
+  type RenderContext,
+  type Rendered,
+  type Runner,
+  result,
+  stream,
+} from '../command.js';
 import { formatBytes, formatMs } from '../format.js';
 import type { Io } from '../io.js';
 import { addSocketOptionFlags, hasSocketOptions, socketOptionsFromFlags } from '../socket-flags.js';
@@ -70,6 +85,7 @@ interface ConnectFlags extends Record<string, unknown> {
   message?: string;
   wait?: string;
   timeout?: string;
+  connectTimeout?: string;
   idleTimeout?: string;
   shutdown?: boolean;
   ipv4?: boolean;
@@ -86,6 +102,28 @@ const REASON_TEXT: Record<TcpCloseReason, string> = {
   error: 'error',
 };
 
+/** The events of `tcp listen`. */
+export type ListenEvent =
+  | ({
+      event: 'listening';
+      mode: TcpMode;
+      reply?: string;
+      workers?: number;
+      strategy?: string;
+      maxConnections?: number;
+      idleTimeout?: number;
+      once?: boolean;
+      socketOptions?: SocketOptionsReport;
+    } & TcpServerAddress)
+  | { event: 'connect'; peer: string; open: number; worker?: number }
+  | ({ event: 'disconnect'; worker?: number } & TcpConnectionSummary)
+  | { event: 'refuse'; peer: string; maxConnections: number | undefined; worker?: number }
+  | { event: 'accept-error'; code: string; count: number; message: string }
+  | { event: 'message'; peer: string; text: string; worker?: number }
+  | { event: 'worker-exit'; worker: number; code: number | null; signal: string | null }
+  | { event: 'stopping'; open: number; closeTimeout: number }
+  | ({ event: 'stopped' } & TcpServerStats);
+
 /** One line for a closed connection: `closed: client closed; in 14 B, out 14 B, 2.1 ms`. */
 function closedLine(s: TcpConnectionSummary): string {
   const why = s.detail ? `${REASON_TEXT[s.reason]} (${s.detail})` : REASON_TEXT[s.reason];
@@ -96,23 +134,78 @@ function totalsLine(s: TcpServerStats): string {
   const reasons = Object.entries(s.reasons)
     .map(([r, n]) => `${REASON_TEXT[r as TcpCloseReason] ?? r} ${n}`)
     .join(', ');
-  return `${s.accepted} connection${s.accepted === 1 ? '' : 's'} (peak ${s.peak} open), ${s.refused} refused; in ${formatBytes(s.bytesIn)}, out ${formatBytes(s.bytesOut)}${reasons ? `; ${reasons}` : ''}`;
+  const acceptErrors = s.acceptErrors ? `, ${s.acceptErrors} accept errors` : '';
+  return `${s.accepted} connection${s.accepted === 1 ? '' : 's'} (peak ${s.peak} open), ${s.refused} refused${acceptErrors}; in ${formatBytes(s.bytesIn)}, out ${formatBytes(s.bytesOut)}${reasons ? `; ${reasons}` : ''}`;
+}
+
+/** The text of `tcp listen`'s events: logs on stderr (only start, errors and totals with --quiet), messages on stdout. */
+function listenText(quiet: boolean) {
+  return (e: ListenEvent, ctx: RenderContext): Rendered => {
+    switch (e.event) {
+      case 'listening': {
+        const where = formatHostPort(e.address, e.port);
+        const modeText =
+          e.mode === 'reply' ? `reply mode: "${escapeControl(e.reply ?? '')}"` : `${e.mode} mode`;
+        const extra = [
+          e.workers && e.workers > 1
+            ? `${e.workers} workers sharing the port via ${e.strategy === 'reuseport' ? 'SO_REUSEPORT' : 'cluster round-robin'}`
+            : '',
+          e.maxConnections ? `at most ${e.maxConnections} connections` : '',
+          e.idleTimeout ? `idle timeout ${e.idleTimeout} ms` : '',
+          e.once ? 'one client' : '',
+        ].filter(Boolean);
+        const lines = [
+          `Listening on ${where} (TCP, ${modeText}${extra.length ? `, ${extra.join(', ')}` : ''}); Ctrl-C stops`,
+        ];
+        if (e.socketOptions) {
+          lines.push(
+            `Socket options on the listener (accepted sockets inherit them): ${JSON.stringify(e.socketOptions)}`,
+          );
+        }
+        return { err: lines.join('\n') };
+      }
+      case 'connect':
+        return quiet ? undefined : { err: `${e.peer} connected (${e.open} open)` };
+      case 'disconnect':
+        return quiet ? undefined : { err: escapeControl(closedLine(e)) };
+      case 'refuse':
+        return quiet
+          ? undefined
+          : { err: `${e.peer} refused: ${e.maxConnections ?? '?'} connections open (--max-conns)` };
+      case 'accept-error':
+        return {
+          err: ctx.color.yellow(
+            `Warning: ${escapeControl(e.message)} (${e.count} connection${e.count === 1 ? '' : 's'} dropped)`,
+          ),
+        };
+      case 'message':
+        return `[${e.peer}] ${e.text}`;
+      case 'worker-exit':
+        return { err: `Worker ${e.worker} exited (code ${e.code}, signal ${e.signal}); starting it again` };
+      case 'stopping':
+        return e.open > 0
+          ? {
+              err: `Stopping: letting ${e.open} open connection${e.open === 1 ? '' : 's'} finish (up to ${e.closeTimeout} ms)`,
+            }
+          : undefined;
+      case 'stopped':
+        return { err: `Stopped: ${totalsLine(e)}` };
+    }
+  };
 }
 
 interface ListenPlan {
-  host: string;
-  port: number;
   mode: TcpMode;
   reply?: string;
   framing?: Framing;
   chatQueue?: number;
   workers: number;
-  server: TcpServerOptions;
+  server: TcpServerOptions & { host: string; port: number };
   socketOptions: SocketOptions;
 }
 
 function planListen(address: string, flags: ListenFlags): ListenPlan {
-  const { host, port } = parseHostPort(address, { defaultHost: '127.0.0.1', allowZero: true });
+  const { host, port } = parseHostPort(address, { defaultHost: TCP_SERVER_DEFAULTS.host, allowZero: true });
   let mode: TcpMode = flags.mode !== undefined ? parseTcpMode(flags.mode) : 'echo';
   if (flags.reply !== undefined) {
     if (flags.mode === undefined) mode = 'reply';
@@ -126,11 +219,16 @@ function planListen(address: string, flags: ListenFlags): ListenPlan {
     throw new ValidationError('Option --chat-queue applies to --mode chat only');
   }
   const workers =
-    flags.workers !== undefined ? parseInteger(flags.workers, '--workers', { min: 1, max: 256 }) : 1;
+    flags.workers !== undefined
+      ? parseInteger(flags.workers, '--workers', { min: 1, max: TCP_WORKERS_DEFAULTS.maxWorkers })
+      : 1;
   if (workers > 1 && flags.once)
     throw new ValidationError('Options --once and --workers cannot be used together');
+  if (flags.ipv6Only && host !== '::' && !host.includes(':')) {
+    throw new ValidationError(`Option --ipv6-only needs an IPv6 listen address such as [::], not ${host}`);
+  }
   const socketOptions = socketOptionsFromFlags(flags);
-  const server: TcpServerOptions = { host, port };
+  const server: ListenPlan['server'] = { host, port };
   if (flags.maxConns !== undefined)
     server.maxConnections = parseInteger(flags.maxConns, '--max-conns', { min: 1 });
   if (flags.idleTimeout !== undefined)
@@ -142,11 +240,12 @@ function planListen(address: string, flags: ListenFlags): ListenPlan {
   if (flags.once) server.once = true;
   if (flags.ipv6Only) server.ipv6Only = true;
   if (hasSocketOptions(socketOptions)) server.socketOptions = socketOptions;
-  const plan: ListenPlan = { host, port, mode, workers, server, socketOptions };
+  const plan: ListenPlan = { mode, workers, server, socketOptions };
   if (flags.reply !== undefined) plan.reply = flags.reply;
+  else if (mode === 'reply') plan.reply = TCP_MODE_DEFAULTS.reply;
   if (flags.framing !== undefined) {
-    if (!['auto', 'line', 'chunk'].includes(flags.framing)) {
-      throw new ValidationError(`Invalid --framing '${flags.framing}': expected auto, line or chunk`);
+    if (!(FRAMINGS as readonly string[]).includes(flags.framing)) {
+      throw new ValidationError(`Invalid --framing '${flags.framing}': expected ${FRAMINGS.join(', ')}`);
     }
     plan.framing = flags.framing as Framing;
   }
@@ -155,10 +254,11 @@ function planListen(address: string, flags: ListenFlags): ListenPlan {
   return plan;
 }
 
-/** The handler for a plan; print messages and chat relays go through `hooks`. */
+/** The handler for a plan; print messages go to `onMessage` (false: pause until `onDrain`). */
 function handlerFor(
   plan: ListenPlan,
-  onMessage: (m: PrintedMessage) => void,
+  onMessage: (m: { peer: string; text: string }) => boolean,
+  onDrain: (resume: () => void) => void,
   worker?: TcpWorkerContext,
 ): TcpHandler {
   if (plan.mode === 'chat') {
@@ -171,242 +271,232 @@ function handlerFor(
   }
   return tcpModeHandler(plan.mode, {
     onMessage,
+    onDrain,
     ...(plan.reply !== undefined ? { reply: plan.reply } : {}),
     ...(plan.framing !== undefined ? { framing: plan.framing } : {}),
   });
 }
 
-/** Text and NDJSON output of the server's events. */
-function reporter(io: Io, quiet: boolean) {
-  const event = (e: Record<string, unknown>) => {
-    if (io.json) io.out(JSON.stringify(e));
-  };
-  return {
-    connect(peer: string, open: number, worker?: number) {
-      if (!quiet) io.err(`${peer} connected (${open} open)`);
-      event({ event: 'connect', peer, open, ...(worker !== undefined ? { worker } : {}) });
-    },
-    disconnect(s: TcpConnectionSummary & { worker?: number }) {
-      if (!quiet) io.err(closedLine(s));
-      event({ event: 'disconnect', ...s, durationMs: Math.round(s.durationMs * 1000) / 1000 });
-    },
-    refuse(peer: string, max: number | undefined, worker?: number) {
-      if (!quiet) io.err(`${peer} refused: ${max ?? '?'} connections open (--max-conns)`);
-      event({ event: 'refuse', peer, ...(worker !== undefined ? { worker } : {}) });
-    },
-    message(m: { peer: string; text: string }) {
-      if (io.json) event({ event: 'message', peer: m.peer, text: m.text });
-      else io.out(`[${m.peer}] ${m.text}`);
-    },
-    event,
-  };
-}
-
-function stopping(io: Io, open: number, closeTimeout: number | undefined): void {
-  if (open > 0) {
-    io.err(
-      `Stopping: letting ${open} open connection${open === 1 ? '' : 's'} finish (up to ${closeTimeout ?? 5000} ms)`,
-    );
-  }
-}
-
-async function listen(io: Io, address: string, flags: ListenFlags): Promise<number> {
+async function listen(io: Io, address: string, flags: ListenFlags) {
   const plan = planListen(address, flags);
+  const closeTimeout = plan.server.closeTimeout ?? TCP_SERVER_DEFAULTS.closeTimeout;
+  const quiet = Boolean(flags.quiet);
 
   if (isTcpWorker()) {
-    // A worker process started by `--workers`: serve, and report everything to the primary.
+    // A worker process started by `--workers`: serve, and report everything to the primary (which prints).
     const { done } = await runTcpWorker(
-      (ctx) => handlerFor(plan, (m) => ctx.emit({ peer: m.peer, text: m.text }), ctx),
+      (ctx) =>
+        handlerFor(
+          plan,
+          (m) => {
+            ctx.emit({ peer: m.peer, text: m.text });
+            return true;
+          },
+          (resume) => resume(),
+          ctx,
+        ),
       { signal: io.signal },
     );
-    await done;
-    return EXIT.ok;
-  }
-
-  const out = reporter(io, Boolean(flags.quiet));
-  const modeText =
-    plan.mode === 'reply' ? `reply mode: "${plan.reply ?? 'message received'}"` : `${plan.mode} mode`;
-
-  if (plan.workers > 1) {
-    const { once: _once, ...shared } = plan.server;
-    const workers: TcpWorkers = await startTcpWorkers({
-      ...shared,
-      workers: plan.workers,
-      signal: io.signal,
-    });
-    const where = formatHostPort(workers.address.address, workers.address.port);
-    io.err(
-      `Listening on ${where} (TCP, ${modeText}, ${plan.workers} workers sharing the port via ${workers.strategy === 'reuseport' ? 'SO_REUSEPORT' : 'cluster round-robin'}); Ctrl-C stops`,
-    );
-    out.event({
-      event: 'listening',
-      ...workers.address,
-      mode: plan.mode,
-      workers: plan.workers,
-      strategy: workers.strategy,
-    });
-    const perWorker = plan.server.maxConnections
-      ? Math.ceil(plan.server.maxConnections / plan.workers)
-      : undefined;
-    workers.on('connect', (c) => out.connect(c.peer, workers.stats().active, c.worker));
-    workers.on('disconnect', (s) => out.disconnect(s));
-    workers.on('refuse', (r) => out.refuse(r.peer, perWorker, r.worker));
-    workers.on('message', (m) => out.message(m as { peer: string; text: string }));
-    workers.on('worker-exit', (w) =>
-      io.err(`Worker ${w.worker} exited (code ${w.code}, signal ${w.signal}); starting it again`),
-    );
-    io.signal.addEventListener(
-      'abort',
-      () => stopping(io, workers.stats().active, plan.server.closeTimeout),
-      {
-        once: true,
+    // No events: the worker's stream ends when its server has stopped and the primary has the counters.
+    const events: AsyncIterable<ListenEvent> = {
+      async *[Symbol.asyncIterator]() {
+        await done;
+        yield* [];
       },
-    );
-    const stats = await workers.finished;
-    io.err(`Stopped: ${totalsLine(stats)}`);
-    out.event({ event: 'stopped', ...stats });
-    return EXIT.ok;
+    };
+    return stream(events, () => undefined);
   }
 
-  const server = await createTcpServer(
-    { ...plan.server, signal: io.signal },
-    handlerFor(plan, (m) => out.message(m)),
-  );
-  const where = formatHostPort(server.address.address, server.address.port);
-  const limits = [
-    plan.server.maxConnections ? `at most ${plan.server.maxConnections} connections` : '',
-    plan.server.idleTimeout ? `idle timeout ${plan.server.idleTimeout} ms` : '',
-    plan.server.once ? 'one client' : '',
-  ].filter(Boolean);
-  io.err(
-    `Listening on ${where} (TCP, ${modeText}${limits.length ? `, ${limits.join(', ')}` : ''}); Ctrl-C stops`,
-  );
-  if (server.socketOptions) {
-    const o = server.socketOptions;
-    io.err(`Socket options on the listener (accepted sockets inherit them): ${JSON.stringify(o)}`);
+  // Events flow through a bounded queue to main.ts; print mode's messages pause their connection while
+  // stdout is behind (TCP flow control then slows the client), so memory stays flat.
+  const queue = new EventQueue<ListenEvent>();
+  const onMessage = (m: { peer: string; text: string }) => queue.push({ event: 'message', ...m });
+  const onDrain = (resume: () => void) => queue.onDrain(resume);
+  const server =
+    plan.workers > 1
+      ? new TcpWorkers({ ...plan.server, workers: plan.workers, signal: io.signal })
+      : new TcpServer({ ...plan.server, signal: io.signal }, handlerFor(plan, onMessage, onDrain));
+  const perWorker =
+    plan.server.maxConnections && plan.workers > 1
+      ? Math.ceil(plan.server.maxConnections / plan.workers)
+      : plan.server.maxConnections;
+  if (server instanceof TcpWorkers) {
+    server.on('connect', (c) =>
+      queue.push({ event: 'connect', peer: c.peer, open: server.stats().active, worker: c.worker }),
+    );
+    server.on('message', (m, worker) => {
+      const msg = m as { peer: string; text: string };
+      queue.push({ event: 'message', peer: msg.peer, text: msg.text, worker });
+    });
+    server.on('worker-exit', (w) => queue.push({ event: 'worker-exit', ...w }));
+  } else {
+    server.on('connect', (c) =>
+      queue.push({ event: 'connect', peer: c.peer, open: server.connections.size }),
+    );
+    server.on('accept-error', (e) => queue.push({ event: 'accept-error', ...e }));
   }
-  out.event({ event: 'listening', ...server.address, mode: plan.mode });
-  server.on('connect', (c) => out.connect(c.peer, server.connections.size));
-  server.on('disconnect', (s) => out.disconnect(s));
-  server.on('refuse', (r) => out.refuse(r.peer, plan.server.maxConnections));
-  server.on('error', (err) => io.err(`Warning: ${err.message}`));
-  io.signal.addEventListener('abort', () => stopping(io, server.connections.size, plan.server.closeTimeout), {
-    once: true,
+  const onDisconnect = (s: TcpConnectionSummary & { worker?: number }) => {
+    queue.push({ event: 'disconnect', ...s, durationMs: Math.round(s.durationMs * 1000) / 1000 });
+  };
+  const onRefuse = (r: { peer: string; worker?: number }) => {
+    queue.push({
+      event: 'refuse',
+      peer: r.peer,
+      maxConnections: perWorker,
+      ...(r.worker !== undefined ? { worker: r.worker } : {}),
+    });
+  };
+  if (server instanceof TcpWorkers) {
+    server.on('disconnect', onDisconnect);
+    server.on('refuse', onRefuse);
+  } else {
+    server.on('disconnect', onDisconnect);
+    server.on('refuse', onRefuse);
+  }
+  await server.listen();
+  const listening: ListenEvent = {
+    event: 'listening',
+    ...server.address,
+    mode: plan.mode,
+    ...(plan.reply !== undefined ? { reply: plan.reply } : {}),
+    ...(plan.server.maxConnections ? { maxConnections: plan.server.maxConnections } : {}),
+    ...(plan.server.idleTimeout ? { idleTimeout: plan.server.idleTimeout } : {}),
+    ...(plan.server.once ? { once: true } : {}),
+  };
+  if (server instanceof TcpWorkers) {
+    Object.assign(listening, { workers: plan.workers, strategy: server.strategy });
+  } else if (server.socketOptions) {
+    Object.assign(listening, { socketOptions: server.socketOptions });
+  }
+  queue.push(listening);
+  io.signal.addEventListener(
+    'abort',
+    () => {
+      const open = server instanceof TcpWorkers ? server.stats().active : server.connections.size;
+      queue.push({ event: 'stopping', open, closeTimeout });
+    },
+    { once: true },
+  );
+  void server.finished.then((stats) => {
+    queue.push({ event: 'stopped', ...stats });
+    queue.end();
   });
-  const stats = await server.finished;
-  io.err(`Stopped: ${totalsLine(stats)}`);
-  out.event({ event: 'stopped', ...stats });
-  return EXIT.ok;
+  return stream(queue, listenText(quiet));
 }
 
-/** Wait until `socket` closes; `end` (the server's FIN) stops the stdin pipe. */
-async function pipe(
-  io: Io,
-  flags: ConnectFlags,
-  conn: Awaited<ReturnType<typeof connectTcp>>,
-): Promise<number> {
+/** The events of the `tcp connect` pipe. */
+export type PipeEvent =
+  | {
+      event: 'connected';
+      remote: { address: string; port: number };
+      local: { address: string; port: number };
+      family: 4 | 6;
+      connectMs: number;
+    }
+  | { event: 'data'; bytes: number; data: Uint8Array }
+  | { event: 'closed'; bytesIn: number; bytesOut: number; durationMs: number; by: 'server' | 'us' };
+
+function pipeText(e: PipeEvent): Rendered {
+  switch (e.event) {
+    case 'connected':
+      return {
+        err: `Connected to ${formatHostPort(e.remote.address, e.remote.port)} from ${formatHostPort(e.local.address, e.local.port)} in ${formatMs(e.connectMs)}`,
+      };
+    case 'data':
+      return e.data;
+    case 'closed': {
+      const rate = e.durationMs > 0 ? ((e.bytesIn + e.bytesOut) / e.durationMs) * 1000 : 0;
+      return {
+        err: `Closed: in ${formatBytes(e.bytesIn)}, out ${formatBytes(e.bytesOut)} in ${formatMs(e.durationMs)} (${formatBytes(Math.round(rate))}/s)`,
+      };
+    }
+  }
+}
+
+/** stdin → socket, socket → events, with backpressure both ways; ends when the socket closes. */
+async function* pipeEvents(io: Io, conn: TcpConnection, shutdown: boolean): AsyncGenerator<PipeEvent> {
   const { socket } = conn;
-  const where = formatHostPort(conn.remoteAddress, conn.remotePort);
-  const stdin = io.stdin as NodeJS.ReadableStream & { unpipe(dest?: Writable): unknown };
-  socket.pipe(io.stdout as Writable, { end: false });
-  stdin.pipe(socket, { end: flags.shutdown !== false });
+  const started = performance.now();
+  yield {
+    event: 'connected',
+    remote: { address: conn.remoteAddress, port: conn.remotePort },
+    local: { address: conn.localAddress, port: conn.localPort },
+    family: conn.family,
+    connectMs: Math.round(conn.connectMs * 1000) / 1000,
+  };
+  const stdin = io.stdin as NodeJS.ReadableStream & { unpipe(dest?: NodeJS.WritableStream): unknown };
   let serverEnded = false;
   socket.on('end', () => {
     serverEnded = true;
     stdin.unpipe(socket);
   });
-  return new Promise<number>((resolve, reject) => {
-    const onAbort = () => {
-      socket.destroy();
-      reject(abortError(io.signal, `Connection to ${where}`));
-    };
-    io.signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      // After the server closed its side, writes of late stdin data fail; that is not an error of the session.
-      if (serverEnded && (err.code === 'EPIPE' || err.code === 'ERR_STREAM_WRITE_AFTER_END')) return;
-      io.signal.removeEventListener('abort', onAbort);
-      reject(toSoketError(err, `Connection to ${where}`));
-    });
-    socket.on('close', (hadError) => {
-      io.signal.removeEventListener('abort', onAbort);
-      if (!hadError) resolve(EXIT.ok);
-    });
+  // After the server closed its side, writes of late stdin data fail; that is not an error of the session.
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    if (serverEnded && (err.code === 'EPIPE' || err.code === 'ERR_STREAM_WRITE_AFTER_END')) return;
   });
+  stdin.pipe(socket, { end: shutdown });
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  try {
+    for await (const chunk of socket as AsyncIterable<Buffer>) {
+      yield { event: 'data', bytes: chunk.length, data: chunk };
+    }
+  } catch (err) {
+    if (
+      !(
+        serverEnded && ['EPIPE', 'ERR_STREAM_WRITE_AFTER_END'].includes((err as { code?: string }).code ?? '')
+      )
+    )
+      throw toSoketError(err, `Connection to ${formatHostPort(conn.remoteAddress, conn.remotePort)}`);
+  }
+  socket.destroy();
+  await closed;
+  yield {
+    event: 'closed',
+    bytesIn: socket.bytesRead,
+    bytesOut: socket.bytesWritten,
+    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+    by: serverEnded ? 'server' : 'us',
+  };
 }
 
-async function sendMessage(
-  io: Io,
-  flags: ConnectFlags,
-  conn: Awaited<ReturnType<typeof connectTcp>>,
-  message: string,
-): Promise<number> {
-  const { socket } = conn;
-  const where = formatHostPort(conn.remoteAddress, conn.remotePort);
-  const wait = flags.wait !== undefined ? parseDuration(flags.wait, '--wait', { allowZero: false }) : 2000;
-  const chunks: Buffer[] = [];
-  const t0 = performance.now();
-  let lastData = t0;
-  const result = await new Promise<'server' | 'wait'>((resolve, reject) => {
-    let timer = setTimeout(() => resolve('wait'), wait);
-    const onAbort = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(abortError(io.signal, `Connection to ${where}`));
-    };
-    io.signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('data', (b: Buffer) => {
-      chunks.push(b);
-      lastData = performance.now();
-      clearTimeout(timer);
-      timer = setTimeout(() => resolve('wait'), wait);
-    });
-    socket.on('end', () => {
-      clearTimeout(timer);
-      resolve('server');
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(toSoketError(err, `Connection to ${where}`));
-    });
-    socket.write(message);
-    if (flags.shutdown !== false) socket.end();
-  });
-  socket.destroy();
-  const reply = Buffer.concat(chunks);
-  const replyMs = lastData - t0;
-  if (io.json) {
-    io.printJson({
-      remote: { address: conn.remoteAddress, port: conn.remotePort },
-      local: { address: conn.localAddress, port: conn.localPort },
-      family: conn.family,
-      connectMs: round(conn.connectMs),
-      sent: Buffer.byteLength(message),
-      received: reply.length,
-      reply: reply.toString('utf8'),
-      replyBase64: reply.toString('base64'),
-      replyMs: reply.length ? round(replyMs) : null,
-      end: result === 'server' ? 'server closed' : `no data for ${wait} ms`,
-    });
-  } else {
-    (io.stdout as Writable).write(reply);
-    // The reply to a text message is text: end it with a newline when it has none (--json has the exact bytes).
-    if (reply.length > 0 && reply[reply.length - 1] !== 0x0a) io.out('');
-    io.err(
-      `Connected to ${where} from ${formatHostPort(conn.localAddress, conn.localPort)} in ${formatMs(conn.connectMs)}; sent ${formatBytes(Buffer.byteLength(message))}, received ${formatBytes(reply.length)}${reply.length ? ` (last byte after ${formatMs(replyMs)})` : ''}; ${result === 'server' ? 'the server closed the connection' : `no more data for ${wait} ms`}`,
-    );
-  }
-  if (reply.length > 0) return EXIT.ok;
-  if (io.json) return EXIT.failed;
-  throw result === 'server'
-    ? new ClosedError(`${where} closed the connection without replying`)
-    : new TimeoutError('response', where, wait);
+function replyText(r: TcpReply): Rendered {
+  const where = formatHostPort(r.remote.address, r.remote.port);
+  const why =
+    r.end === 'server-closed'
+      ? 'the server closed the connection'
+      : r.end === 'cap'
+        ? `the reply passed ${formatBytes(r.data.length)} and was cut there`
+        : 'no more data came';
+  const summary = `Connected to ${where} from ${formatHostPort(r.local.address, r.local.port)} in ${formatMs(r.connectMs)}; sent ${formatBytes(r.sent)}, received ${formatBytes(r.data.length)}${r.replyMs !== null ? ` (last byte after ${formatMs(r.replyMs)})` : ''}; ${why}`;
+  // The reply to a text message is text: end it with a newline when it has none (--json has the exact bytes).
+  const out =
+    r.data.length > 0 && r.data[r.data.length - 1] !== 0x0a
+      ? Buffer.concat([r.data, Buffer.from('\n')])
+      : r.data;
+  return { out, err: summary };
+}
+
+function replyJson(r: TcpReply, wait: number) {
+  return {
+    remote: r.remote,
+    local: r.local,
+    family: r.family,
+    connectMs: round(r.connectMs),
+    sent: r.sent,
+    received: r.data.length,
+    reply: r.data.toString('utf8'),
+    replyBase64: r.data.toString('base64'),
+    replyMs: r.replyMs === null ? null : round(r.replyMs),
+    end:
+      r.end === 'server-closed' ? 'server closed' : r.end === 'cap' ? 'size cap' : `no data for ${wait} ms`,
+  };
 }
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-async function connect(io: Io, hostArg: string, portArg: string, flags: ConnectFlags): Promise<number> {
+async function connect(io: Io, hostArg: string, portArg: string, flags: ConnectFlags) {
   const host = parseHost(hostArg);
   const port = parsePort(portArg);
   exclusive({ '-4': flags.ipv4, '-6': flags.ipv6 });
@@ -414,26 +504,54 @@ async function connect(io: Io, hostArg: string, portArg: string, flags: ConnectF
   if (flags.wait !== undefined && flags.message === undefined) {
     throw new ValidationError('Option --wait needs --message');
   }
-  if (io.json && flags.message === undefined) {
-    throw new ValidationError('Option --json needs --message (without it the raw stream goes to stdout)');
-  }
   const timeout =
     flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout', { allowZero: false }) : undefined;
+  const connectTimeout =
+    flags.connectTimeout !== undefined
+      ? parseDuration(flags.connectTimeout, '--connect-timeout', { allowZero: false })
+      : undefined;
   const idle =
     flags.idleTimeout !== undefined
       ? parseDuration(flags.idleTimeout, '--idle-timeout', { allowZero: false })
       : undefined;
-  if (flags.message !== undefined) parseDuration(flags.wait ?? 2000, '--wait', { allowZero: false });
-  const conn = await connectTcp({
+  const common = {
     host,
     port,
-    family: flags.ipv4 ? 4 : flags.ipv6 ? 6 : 0,
+    family: (flags.ipv4 ? 4 : flags.ipv6 ? 6 : 0) as 0 | 4 | 6,
     signal: io.signal,
-    ...(timeout !== undefined ? { connectTimeout: timeout, lookupTimeout: timeout } : {}),
-    ...(idle !== undefined ? { idleTimeout: idle } : {}),
+    ...(timeout !== undefined ? { timeout } : {}),
+    ...(connectTimeout !== undefined ? { connectTimeout } : {}),
     ...(hasSocketOptions(socketOptions) ? { socketOptions } : {}),
+  };
+  if (flags.message !== undefined) {
+    const wait =
+      flags.wait !== undefined
+        ? parseDuration(flags.wait, '--wait', { allowZero: false })
+        : TCP_REQUEST_DEFAULTS.replyTimeout;
+    const r = await tcpRequest({
+      ...common,
+      message: flags.message,
+      replyTimeout: wait,
+      shutdown: flags.shutdown !== false,
+    });
+    const where = formatHostPort(r.remote.address, r.remote.port);
+    if (r.data.length === 0 && !io.json) {
+      throw r.end === 'server-closed'
+        ? new ClosedError(`${where} closed the connection without replying`)
+        : new ClosedError(`${where} sent no reply within ${wait} ms`);
+    }
+    return result(r, replyText, {
+      exitCode: r.data.length > 0 ? EXIT.ok : EXIT.failed,
+      json: (v) => replyJson(v, wait),
+    });
+  }
+  const conn = await connectTcp({ ...common, ...(idle !== undefined ? { idleTimeout: idle } : {}) });
+  return stream(pipeEvents(io, conn, flags.shutdown !== false), pipeText, {
+    json: (e) =>
+      e.event === 'data'
+        ? { event: 'data', bytes: e.bytes, data: Buffer.from(e.data).toString('base64') }
+        : e,
   });
-  return flags.message !== undefined ? sendMessage(io, flags, conn, flags.message) : pipe(io, flags, conn);
 }
 
 export function register(program: Command, run: Runner): void {
@@ -448,13 +566,16 @@ export function register(program: Command, run: Runner): void {
     .description('serve TCP clients: echo, reply, print, chat or discard; logs each connection on stderr')
     .argument(
       '<address>',
-      '[HOST:]PORT to listen on (HOST defaults to 127.0.0.1; [::]:PORT is dual stack; port 0 picks one)',
+      `[HOST:]PORT to listen on (HOST defaults to ${TCP_SERVER_DEFAULTS.host}; [::]:PORT is dual stack; port 0 picks one)`,
     )
-    .option('-m, --mode <mode>', `what to do with each client: ${TCP_MODES.join(', ')}`, undefined)
-    .option('--reply <text>', 'reply mode: the answer to each message (a newline is added)')
+    .option('-m, --mode <mode>', `what to do with each client: ${TCP_MODES.join(', ')} (default: echo)`)
+    .option(
+      '--reply <text>',
+      `reply mode: the answer to each message, a newline is added (default: "${TCP_MODE_DEFAULTS.reply}")`,
+    )
     .option(
       '--framing <framing>',
-      'reply/print: what a message is: auto (lines, or what one read brings), line, chunk',
+      `reply/print: what a message is: auto (lines, or what one read brings), line, chunk (default: ${TCP_MODE_DEFAULTS.framing})`,
     )
     .option(
       '--max-conns <n>',
@@ -463,18 +584,24 @@ export function register(program: Command, run: Runner): void {
     .option('--idle-timeout <ms>', 'close a connection after MS without data either way')
     .option(
       '--close-timeout <ms>',
-      'on Ctrl-C, let open connections finish for up to MS before closing them (default 5000)',
+      `on Ctrl-C, let open connections finish for up to MS before closing them (default: ${TCP_SERVER_DEFAULTS.closeTimeout})`,
     )
     .option('--once', 'serve one client, then exit')
-    .option('--workers <n>', 'use N processes (SO_REUSEPORT where Node has it, else cluster round-robin)')
-    .option('--backlog <n>', 'length of the queue of connections not yet accepted (default 511)')
+    .option(
+      '--workers <n>',
+      `use N processes, up to ${TCP_WORKERS_DEFAULTS.maxWorkers} (SO_REUSEPORT where Node has it, else cluster round-robin)`,
+    )
+    .option(
+      '--backlog <n>',
+      `length of the queue of connections not yet accepted (default: ${TCP_SERVER_DEFAULTS.backlog})`,
+    )
     .option(
       '--chat-queue <bytes>',
-      'chat: drop a client with more than BYTES waiting for it (default 1048576)',
+      `chat: drop a client with more than BYTES waiting for it (default: ${TCP_MODE_DEFAULTS.chatMaxQueue})`,
     )
     .option('--ipv6-only', 'with [::], accept IPv6 clients only')
-    .option('-q, --quiet', 'log only the start and the totals, not each connection');
-  addSocketOptionFlags(listenCmd)
+    .option('-q, --quiet', 'log only the start, warnings and the totals, not each connection');
+  addSocketOptionFlags(listenCmd, 'tcp')
     .addHelpText(
       'after',
       `
@@ -483,7 +610,8 @@ what each client sends to stdout as "[ADDRESS] text"; chat relays each line to e
 "[ADDRESS] line" (a client that stops reading is dropped when its queue passes --chat-queue); discard reads
 and drops. A "message" (reply, print) is a line, or what one read brings when it has no newline (--framing).
 Ctrl-C or SIGTERM stops accepting, lets open connections finish up to --close-timeout, and exits 0.
-With --json, stdout has one JSON object per event (listening, connect, disconnect, refuse, message, stopped).
+With --json, stdout has one JSON object per event: listening, connect, disconnect, refuse, accept-error,
+message, worker-exit, stopping, stopped.
 ${examples([
   'soket tcp listen 7000',
   'soket tcp listen 0 --mode reply --reply "message received"',
@@ -502,21 +630,30 @@ ${examples([
     .argument('<host>', 'host name or address')
     .argument('<port>', 'port')
     .option('--message <text>', 'send TEXT, print the reply (with a final newline if it has none), exit')
-    .option('--wait <ms>', 'with --message: how long to wait for the reply and for more of it (default 2000)')
-    .option('--timeout <ms>', 'give up connecting after MS (name lookup and handshake)')
-    .option('--idle-timeout <ms>', 'close the connection after MS without data either way')
+    .option(
+      '--wait <ms>',
+      `with --message: the reply is complete after MS without more of it (default: ${TCP_REQUEST_DEFAULTS.replyTimeout})`,
+    )
+    .option(
+      '--timeout <ms>',
+      'give up after MS in all: name lookup, handshake and (with --message) the reply',
+    )
+    .option('--connect-timeout <ms>', 'give up the TCP handshake after MS')
+    .option('--idle-timeout <ms>', 'pipe: close the connection after MS without data either way')
     .option(
       '--no-shutdown',
       'keep the write side open at end of input (default: shut it down and keep reading)',
     )
     .option('-4, --ipv4', 'IPv4 only')
     .option('-6, --ipv6', 'IPv6 only');
-  addSocketOptionFlags(connectCmd)
+  addSocketOptionFlags(connectCmd, 'tcp')
     .addHelpText(
       'after',
       `
 Without --message, stdin goes to the socket and the socket to stdout, byte for byte. At the end of stdin the
-write side is shut down (the server sees EOF) and soket keeps reading until the server closes the connection.
+write side is shut down (the server sees EOF) and soket keeps reading until the server closes the connection;
+the byte counts and the rate go to stderr. With --json the pipe prints one JSON object per line: connected,
+data (base64), closed.
 ${examples([
   'soket tcp connect 127.0.0.1 7000 --message "Hello, server!"',
   'printf "GET / HTTP/1.0\\r\\n\\r\\n" | soket tcp connect 127.0.0.1 8080',

@@ -1,13 +1,14 @@
+// contract: v2 (issue 10: a result, or with --watch a stream; polling and back-off are watchNetworkTime())
 /**
  * `soket time`: what time it is according to NTP servers, and how far the local clock is off (SNTP, RFC 4330).
+ * One result; with `--watch` a stream of `sample` and `failure` events.
  *
  * @module
  */
-import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { formatNtpTimestamp, formatUnixNs, unixMsToNs } from '../../codec/ntp-timestamp.js';
-import { sleep } from '../../core/deadline.js';
-import { AbortError, KissOfDeathError, SoketError, ValidationError } from '../../core/errors.js';
+import { ValidationError } from '../../core/errors.js';
+import { escapeControl } from '../../core/text.js';
 import {
   exclusive,
   formatHostPort,
@@ -16,12 +17,24 @@ import {
   parseInteger,
   parsePort,
 } from '../../core/validate.js';
-import { isLoopback } from '../../net/host-info.js';
-import type { SntpResult } from '../../ntp/client.js';
-import { getNetworkTime, type NetworkTime, type NetworkTimeOptions } from '../../ntp/network-time.js';
-import { EXIT, examples, type Runner } from '../command.js';
+import { SNTP_QUERY_DEFAULTS, type SntpResult } from '../../ntp/client.js';
+import {
+  getNetworkTime,
+  NETWORK_TIME_DEFAULTS,
+  type NetworkTime,
+  type NetworkTimeOptions,
+} from '../../ntp/network-time.js';
+import { checkPollInterval, WATCH_DEFAULTS, type WatchEvent, watchNetworkTime } from '../../ntp/watch.js';
+import {
+  EXIT,
+  examples,
+  type RenderContext,
+  type Rendered,
+  type Runner,
+  result,
+  stream,
+} from '../command.js';
 import { table } from '../format.js';
-import type { Io } from '../io.js';
 
 interface TimeOpts {
   port?: string;
@@ -37,9 +50,8 @@ interface TimeOpts {
 
 /** Used only when no server is given: never by tests, which always name 127.0.0.1 and a port. */
 const DEFAULT_SERVER = 'pool.ntp.org';
-const SAMPLE_INTERVAL_MS = 2000;
-const WATCH_INTERVAL_MS = 8000;
-const MIN_REMOTE_INTERVAL_MS = 1000;
+/** Queries per server without --samples (the library's getNetworkTime takes more by default). */
+const CLI_SAMPLES = 1;
 const SPARK = '▁▂▃▄▅▆▇█';
 
 /** A signed duration in seconds for people: `+12.5 µs`, `-3.250 ms`, `+1.500000 s`. */
@@ -135,10 +147,10 @@ function serverLabel(given: string, r: SntpResult): string {
   return host === r.address ? where : `${host} (${where})`;
 }
 
-function printBlock(io: Io, t: NetworkTime): void {
+function renderBlock(t: NetworkTime, ctx: RenderContext): string {
   const s = t.servers[0];
   const r = s?.best;
-  if (!s || !r) return;
+  if (!s || !r) return '';
   const ahead = r.offset >= 0 ? 'behind' : 'ahead';
   const rows: string[][] = [
     ['Server', serverLabel(s.server, r)],
@@ -146,18 +158,20 @@ function printBlock(io: Io, t: NetworkTime): void {
     ['', formatIsoMs(t.time)],
     [
       'Offset',
-      `${formatOffset(r.offset)} ± ${formatOffset(r.error, false)}  ${io.color.dim(`(the local clock is ${formatOffset(Math.abs(r.offset), false)} ${ahead})`)}`,
+      `${formatOffset(r.offset)} ± ${formatOffset(r.error, false)}  ${ctx.color.dim(`(the local clock is ${formatOffset(Math.abs(r.offset), false)} ${ahead})`)}`,
     ],
     ['Delay', formatOffset(r.delay, false)],
     ['Stratum', `${r.stratum} (${r.stratumText.replace(/ \(\d+\)$/, '')})`],
-    ['Reference', r.referenceIdText],
+    ['Reference', escapeControl(r.referenceIdText)],
     ['Leap', r.leapText],
     ['Samples', `${s.samples.length}${s.samples.length > 1 ? ' (lowest delay used)' : ''}`],
   ];
-  io.out(table(rows.map(([k, v]) => [io.color.bold(k ?? ''), v ?? ''])));
+  return table(rows.map(([k, v]) => [ctx.color.bold(k ?? ''), v ?? '']));
 }
 
-function printLines(io: Io, t: NetworkTime): void {
+function renderLines(t: NetworkTime, ctx: RenderContext): string {
+  const io = ctx;
+  const out: string[] = [];
   const rows: string[][] = [];
   for (const s of t.servers) {
     const r = s.best;
@@ -167,77 +181,81 @@ function printLines(io: Io, t: NetworkTime): void {
       `offset ${formatOffset(r.offset)} ± ${formatOffset(r.error, false)}`,
       `delay ${formatOffset(r.delay, false)}`,
       `stratum ${r.stratum}`,
-      `ref ${r.referenceIdText}`,
+      `ref ${escapeControl(r.referenceIdText)}`,
       `leap ${r.leap}`,
       s.agreed ? io.color.green('agrees') : io.color.yellow('disagrees'),
     ]);
   }
-  io.out(table(rows));
+  out.push(table(rows));
   for (const s of t.servers) {
-    if (!s.best) io.out(`${s.server}  ${io.color.red(`failed: ${s.error?.message ?? 'no reply'}`)}`);
+    if (!s.best) {
+      out.push(`${s.server}  ${io.color.red(escapeControl(`failed: ${s.error?.message ?? 'no reply'}`))}`);
+    }
   }
-  io.out(
+  out.push(
     `Combined: offset ${formatOffset(t.offset)} ± ${formatOffset(t.error, false)} (${t.method} of ${t.agreed.length} of ${t.servers.length} servers, spread ${formatOffset(t.spread, false)})`,
   );
-  io.out(`Time: ${localTime(t.time)}  ${formatIsoMs(t.time)}`);
+  out.push(`Time: ${localTime(t.time)}  ${formatIsoMs(t.time)}`);
+  return out.join('\n');
 }
 
-async function watch(
-  io: Io,
-  servers: string[],
-  options: NetworkTimeOptions,
-  intervalMs: number,
-): Promise<number> {
+function watchJson(e: WatchEvent): unknown {
+  if (e.event === 'failure') {
+    return {
+      event: 'failure',
+      round: e.round,
+      error: e.error.toJSON(),
+      intervalMs: e.intervalMs,
+      backedOff: e.backedOff,
+    };
+  }
+  const best = e.time.servers.find((s) => s.best)?.best;
+  return {
+    event: 'sample',
+    round: e.round,
+    time: formatIsoMs(e.time.time),
+    offset: e.time.offset,
+    error: e.time.error,
+    delay: best?.delay ?? null,
+    agreed: e.time.agreed,
+  };
+}
+
+/** A watch: one line per round with a sparkline of the offsets so far, and a summary line at the end. */
+function watchStream(servers: string[], options: NetworkTimeOptions, interval: number) {
   const offsets: number[] = [];
-  let interval = intervalMs;
-  const width = Math.max(10, Math.min(60, io.columns - 60));
-  if (!io.json) io.err(io.color.dim(`Querying ${servers.join(', ')} every ${interval} ms; Ctrl-C to stop`));
-  for (;;) {
-    try {
-      const t = await getNetworkTime(servers, { ...options, samples: 1, interval: 0 });
-      offsets.push(t.offset);
-      const best = t.servers.find((s) => s.best)?.best;
-      if (io.json) {
-        io.out(
-          JSON.stringify({
-            time: formatIsoMs(t.time),
-            offset: t.offset,
-            error: t.error,
-            delay: best?.delay ?? null,
-            agreed: t.agreed,
-          }),
-        );
-      } else {
-        const clock = new Date(t.time).toTimeString().slice(0, 8);
-        io.out(
-          `${clock}  offset ${formatOffset(t.offset).padStart(12)} ± ${formatOffset(t.error, false).padEnd(10)}  delay ${formatOffset(best?.delay ?? 0, false).padEnd(10)}  ${sparkline(offsets.slice(-width))}`,
-        );
-      }
-    } catch (err) {
-      if (err instanceof AbortError || io.signal.aborted) break;
-      const e = err instanceof SoketError ? err : new SoketError(String(err));
-      if (e instanceof KissOfDeathError && (e.kissCode === 'DENY' || e.kissCode === 'RSTR')) throw e;
-      if (e instanceof KissOfDeathError && e.kissCode === 'RATE') interval *= 2;
-      if (io.json) io.out(JSON.stringify({ error: e.toJSON() }));
-      else
-        io.err(
-          `soket: ${e.message}${e instanceof KissOfDeathError && e.kissCode === 'RATE' ? ` (interval now ${interval} ms)` : ''}`,
-        );
+  const events = (async function* () {
+    yield* watchNetworkTime(servers, { ...options, interval });
+  })();
+  const text = (e: WatchEvent, ctx: RenderContext): Rendered => {
+    if (e.event === 'failure') {
+      const more = e.backedOff ? ` (interval now ${e.intervalMs} ms)` : '';
+      return { err: `soket: ${escapeControl(e.error.message)}${more}` };
     }
-    try {
-      await sleep(interval, io.signal);
-    } catch {
-      break;
+    const t = e.time;
+    offsets.push(t.offset);
+    const width = Math.max(10, Math.min(60, ctx.columns - 60));
+    const best = t.servers.find((s) => s.best)?.best;
+    const clock = new Date(t.time).toTimeString().slice(0, 8);
+    const line = `${clock}  offset ${formatOffset(t.offset).padStart(12)} ± ${formatOffset(t.error, false).padEnd(10)}  delay ${formatOffset(best?.delay ?? 0, false).padEnd(10)}  ${sparkline(offsets.slice(-width))}`;
+    return e.round === 1
+      ? {
+          out: line,
+          err: ctx.color.dim(`Querying ${servers.join(', ')} every ${e.intervalMs} ms; Ctrl-C to stop`),
+        }
+      : line;
+  };
+  let samples = 0;
+  const counted = (async function* () {
+    for await (const e of events) {
+      if (e.event === 'sample') samples++;
+      yield e;
     }
-  }
-  if (!io.json && offsets.length > 0) {
-    const sorted = [...offsets].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)] as number;
-    io.err(
-      `${offsets.length} samples, median offset ${formatOffset(median)}, range ${formatOffset(sorted[0] as number)} .. ${formatOffset(sorted[sorted.length - 1] as number)}`,
-    );
-  }
-  return offsets.length > 0 ? EXIT.ok : EXIT.failed;
+  })();
+  return stream(counted, text, {
+    json: watchJson,
+    exitCode: () => (samples > 0 ? EXIT.ok : EXIT.failed),
+  });
 }
 
 export function register(program: Command, run: Runner): void {
@@ -245,15 +263,21 @@ export function register(program: Command, run: Runner): void {
     .command('time')
     .description('ask NTP servers for the time and show how far the local clock is off (SNTP)')
     .argument('[server...]', `NTP servers, each HOST or HOST:PORT (default: ${DEFAULT_SERVER})`)
-    .option('-p, --port <port>', 'server port when not given as HOST:PORT (default: 123)')
-    .option('-n, --samples <n>', 'queries per server; the lowest-delay one is used (default: 1)')
+    .option(
+      '-p, --port <port>',
+      `server port when not given as HOST:PORT (default: ${SNTP_QUERY_DEFAULTS.port})`,
+    )
+    .option('-n, --samples <n>', `queries per server; the lowest-delay one is used (default: ${CLI_SAMPLES})`)
     .option(
       '-i, --interval <ms>',
-      `time between queries to one server (default: ${SAMPLE_INTERVAL_MS} ms between samples, ${WATCH_INTERVAL_MS} ms with --watch; at least ${MIN_REMOTE_INTERVAL_MS} ms unless every server is a loopback address)`,
+      `time between queries to one server (default: ${NETWORK_TIME_DEFAULTS.interval} ms between samples, ${WATCH_DEFAULTS.interval} ms with --watch; at least ${WATCH_DEFAULTS.minRemoteInterval} ms unless every server is a loopback address)`,
     )
-    .option('-t, --timeout <ms>', 'time limit per query, shared by its tries (default: 5000)')
-    .option('-r, --retries <n>', 'extra tries per query (default: 2)')
-    .option('--ntp-version <n>', 'NTP version to send, 1 to 4 (default: 4)')
+    .option(
+      '-t, --timeout <ms>',
+      `time limit of each query (one server, one sample), its tries included (default: ${SNTP_QUERY_DEFAULTS.timeout})`,
+    )
+    .option('-r, --retries <n>', `extra tries per query (default: ${SNTP_QUERY_DEFAULTS.retries})`)
+    .option('--ntp-version <n>', `NTP version to send, 1 to 4 (default: ${SNTP_QUERY_DEFAULTS.version})`)
     .option('-4, --ipv4', 'use IPv4 only')
     .option('-6, --ipv6', 'use IPv6 only')
     .option('-w, --watch', 'keep querying and show the offset as a live series until Ctrl-C')
@@ -279,50 +303,46 @@ ${examples([
       run(async (io, given: string[], opts: TimeOpts) => {
         exclusive({ '-4': opts.ipv4, '-6': opts.ipv6 });
         const servers = given.length > 0 ? given : [DEFAULT_SERVER];
-        const port = opts.port === undefined ? 123 : parsePort(opts.port);
-        const hosts = servers.map((s) => parseHostPort(s, { defaultPort: port }).host);
+        const port = opts.port === undefined ? SNTP_QUERY_DEFAULTS.port : parsePort(opts.port);
+        for (const s of servers) parseHostPort(s, { defaultPort: port });
         const samples =
-          opts.samples === undefined ? 1 : parseInteger(opts.samples, '--samples', { min: 1, max: 100 });
+          opts.samples === undefined
+            ? CLI_SAMPLES
+            : parseInteger(opts.samples, '--samples', { min: 1, max: 100 });
         if (opts.watch && opts.samples !== undefined) {
           throw new ValidationError('Options --watch and --samples cannot be used together');
         }
-        const allLoopback = hosts.every((h) => isIP(h) !== 0 && isLoopback(h));
         const interval =
           opts.interval === undefined
             ? opts.watch
-              ? WATCH_INTERVAL_MS
-              : SAMPLE_INTERVAL_MS
+              ? WATCH_DEFAULTS.interval
+              : NETWORK_TIME_DEFAULTS.interval
             : parseDuration(opts.interval, '--interval');
-        if (interval < MIN_REMOTE_INTERVAL_MS && !allLoopback) {
-          throw new ValidationError(
-            `Invalid --interval '${opts.interval}': at least ${MIN_REMOTE_INTERVAL_MS} ms between queries to a remote server, to be polite`,
-          );
-        }
+        checkPollInterval(interval, servers, '--interval');
         const options: NetworkTimeOptions = {
           port,
           samples,
           interval,
           timeout:
             opts.timeout === undefined
-              ? 5000
+              ? SNTP_QUERY_DEFAULTS.timeout
               : parseDuration(opts.timeout, '--timeout', { allowZero: false }),
           retries:
-            opts.retries === undefined ? 2 : parseInteger(opts.retries, '--retries', { min: 0, max: 10 }),
+            opts.retries === undefined
+              ? SNTP_QUERY_DEFAULTS.retries
+              : parseInteger(opts.retries, '--retries', { min: 0, max: 10 }),
           version:
             opts.ntpVersion === undefined
-              ? 4
+              ? SNTP_QUERY_DEFAULTS.version
               : parseInteger(opts.ntpVersion, '--ntp-version', { min: 1, max: 4 }),
           signal: io.signal,
         };
         if (opts.ipv4) options.family = 4;
         if (opts.ipv6) options.family = 6;
 
-        if (opts.watch) return watch(io, servers, options, interval);
+        if (opts.watch) return watchStream(servers, options, interval);
         const t = await getNetworkTime(servers, options);
-        if (io.json) io.printJson(resultJson(t));
-        else if (servers.length === 1) printBlock(io, t);
-        else printLines(io, t);
-        return EXIT.ok;
+        return result(t, servers.length === 1 ? renderBlock : renderLines, { json: resultJson });
       }),
     );
 }

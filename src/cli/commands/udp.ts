@@ -1,15 +1,18 @@
+// contract: v2 (issue 10: listen returns a stream, send a result; main.ts renders them)
 /**
  * `soket udp listen` (a UDP server: echo, reply, print) and `soket udp send` (one request, its reply and
  * who sent it, with timeout, retries and truncation detection).
  *
- * The server logs on stderr; with `--json` stdout carries one JSON object per line (NDJSON): `listening`,
- * `datagram` (with `--log`), `message` (print mode) and `stopped`.
+ * `udp listen` is a stream of events — `listening`, `datagram` (with `--log`), `message` (print mode),
+ * `stopped` — logged on stderr as text (print mode's messages on stdout), or one JSON object per line with
+ * `--json`. `udp send` is one result.
  *
  * @module
  */
-import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ValidationError } from '../../core/errors.js';
+import { EventQueue } from '../../core/event-queue.js';
+import { escapeControl } from '../../core/text.js';
 import {
   exclusive,
   formatHostPort,
@@ -19,17 +22,26 @@ import {
   parseInteger,
   parsePort,
 } from '../../core/validate.js';
-import { type UdpReply, udpRequest } from '../../net/udp-client.js';
+import { UDP_REQUEST_DEFAULTS, type UdpReply, udpRequest } from '../../net/udp-client.js';
 import {
-  createUdpServer,
   parseUdpMode,
   UDP_MODES,
+  UDP_SERVER_DEFAULTS,
   type UdpMode,
+  UdpServer,
   type UdpServerOptions,
   type UdpServerStats,
   udpModeHandler,
 } from '../../net/udp-server.js';
-import { EXIT, examples, type Runner } from '../command.js';
+import {
+  EXIT,
+  examples,
+  type RenderContext,
+  type Rendered,
+  type Runner,
+  result,
+  stream,
+} from '../command.js';
 import { formatBytes, formatMs } from '../format.js';
 import type { Io } from '../io.js';
 import { addSocketOptionFlags, hasSocketOptions, socketOptionsFromFlags } from '../socket-flags.js';
@@ -39,67 +51,104 @@ interface ListenFlags extends Record<string, unknown> {
   reply?: string;
   log?: boolean;
   ipv6Only?: boolean;
+  quiet?: boolean;
 }
 
 interface SendFlags extends Record<string, unknown> {
   message?: string;
   timeout?: string;
+  tryTimeout?: string;
   retries?: string;
   bufferSize?: string;
   ipv4?: boolean;
   ipv6?: boolean;
 }
 
+/** The reply mode's default answer. */
+const DEFAULT_REPLY = 'message received';
+/** The largest payload `udp send` reads from stdin. */
+const MAX_STDIN = 65_536;
+
+/** The events of `udp listen`. */
+export type UdpListenEvent =
+  | { event: 'listening'; address: string; port: number; family: 4 | 6; mode: UdpMode; reply?: string }
+  | { event: 'datagram'; peer: string; bytes: number }
+  | { event: 'message'; peer: string; text: string }
+  | ({ event: 'stopped' } & UdpServerStats);
+
 function statsLine(s: UdpServerStats): string {
-  return `${s.datagramsIn} datagram${s.datagramsIn === 1 ? '' : 's'} in (${formatBytes(s.bytesIn)}), ${s.datagramsOut} out (${formatBytes(s.bytesOut)}), ${s.sendErrors} send error${s.sendErrors === 1 ? '' : 's'}`;
+  return `${s.datagramsIn} datagram${s.datagramsIn === 1 ? '' : 's'} in (${formatBytes(s.bytesIn)}), ${s.datagramsOut} out (${formatBytes(s.bytesOut)}), ${s.sendErrors} send error${s.sendErrors === 1 ? '' : 's'}${s.dropped ? `, ${s.dropped} dropped (stdout behind)` : ''}`;
 }
 
-async function listen(io: Io, address: string, flags: ListenFlags): Promise<number> {
-  const { host, port } = parseHostPort(address, { defaultHost: '127.0.0.1', allowZero: true });
+function listenText(quiet: boolean) {
+  return (e: UdpListenEvent): Rendered => {
+    switch (e.event) {
+      case 'listening': {
+        const where = formatHostPort(e.address, e.port);
+        const modeText =
+          e.mode === 'reply' ? `reply mode: "${escapeControl(e.reply ?? '')}"` : `${e.mode} mode`;
+        return { err: `Listening on ${where} (UDP, ${modeText}); Ctrl-C stops` };
+      }
+      case 'datagram':
+        return quiet ? undefined : { err: `${e.peer} sent ${formatBytes(e.bytes)}` };
+      case 'message':
+        return `[${e.peer}] ${e.text}`;
+      case 'stopped':
+        return { err: `Stopped: ${statsLine(e)}` };
+    }
+  };
+}
+
+async function listen(io: Io, address: string, flags: ListenFlags) {
+  const { host, port } = parseHostPort(address, { defaultHost: UDP_SERVER_DEFAULTS.host, allowZero: true });
   let mode: UdpMode = flags.mode !== undefined ? parseUdpMode(flags.mode) : 'echo';
   if (flags.reply !== undefined) {
     if (flags.mode === undefined) mode = 'reply';
     else if (mode !== 'reply')
       throw new ValidationError(`Option --reply needs --mode reply, not --mode ${mode}`);
   }
+  if (flags.ipv6Only && !host.includes(':')) {
+    throw new ValidationError(`Option --ipv6-only needs an IPv6 listen address such as [::], not ${host}`);
+  }
   const socketOptions = socketOptionsFromFlags(flags);
   const options: UdpServerOptions = { host, port, signal: io.signal };
   if (flags.ipv6Only) options.ipv6Only = true;
   if (hasSocketOptions(socketOptions)) options.socketOptions = socketOptions;
-  const event = (e: Record<string, unknown>) => {
-    if (io.json) io.out(JSON.stringify(e));
-  };
+  const reply = mode === 'reply' ? (flags.reply ?? DEFAULT_REPLY) : undefined;
+  // Datagrams beyond the queue (a stdout that is not read) are dropped and counted: UDP may lose them.
+  const queue = new EventQueue<UdpListenEvent>();
   const inner = udpModeHandler(mode, {
-    ...(flags.reply !== undefined ? { reply: flags.reply } : {}),
-    onMessage: (m) => {
-      if (io.json) event({ event: 'message', peer: m.peer, text: m.text });
-      else io.out(`[${m.peer}] ${m.text}`);
-    },
+    ...(reply !== undefined ? { reply } : {}),
+    onMessage: (m) => queue.offer({ event: 'message', peer: m.peer, text: m.text }),
   });
   const handler: typeof inner = flags.log
     ? (data, rinfo, server) => {
-        const peer = formatHostPort(rinfo.address, rinfo.port);
-        io.err(`${peer} sent ${formatBytes(data.length)}`);
-        event({ event: 'datagram', peer, bytes: data.length });
-        inner(data, rinfo, server);
+        queue.offer({
+          event: 'datagram',
+          peer: formatHostPort(rinfo.address, rinfo.port),
+          bytes: data.length,
+        });
+        return inner(data, rinfo, server);
       }
     : inner;
-  const server = await createUdpServer(options, handler);
-  const where = formatHostPort(server.address.address, server.address.port);
-  const modeText = mode === 'reply' ? `reply mode: "${flags.reply ?? 'message received'}"` : `${mode} mode`;
-  io.err(`Listening on ${where} (UDP, ${modeText}); Ctrl-C stops`);
-  event({ event: 'listening', ...server.address, mode });
-  const stats = await server.finished;
-  io.err(`Stopped: ${statsLine(stats)}`);
-  event({ event: 'stopped', ...stats });
-  return EXIT.ok;
+  const server = new UdpServer(options, handler);
+  const bound = await server.listen();
+  queue.push({ event: 'listening', ...bound, mode, ...(reply !== undefined ? { reply } : {}) });
+  void server.finished.then((stats) => {
+    queue.push({ event: 'stopped', ...stats });
+    queue.end();
+  });
+  return stream(queue, listenText(Boolean(flags.quiet)));
 }
 
 async function readStdin(io: Io): Promise<Buffer> {
   const chunks: Buffer[] = [];
+  let size = 0;
   for await (const chunk of io.stdin as AsyncIterable<Buffer | string>) {
-    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    if (chunks.reduce((n, c) => n + c.length, 0) > 65_536) break;
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    chunks.push(b);
+    size += b.length;
+    if (size > MAX_STDIN) break;
   }
   return Buffer.concat(chunks);
 }
@@ -118,19 +167,49 @@ function replyJson(r: UdpReply) {
   };
 }
 
-async function send(io: Io, hostArg: string, portArg: string, flags: SendFlags): Promise<number> {
+function replyText(tries: number, bufferSize: number) {
+  return (r: UdpReply, ctx: RenderContext): Rendered => {
+    const from = formatHostPort(r.from.address, r.from.port);
+    // A datagram is a message: end it with a newline when it has none (--json has the exact bytes).
+    const out =
+      r.data.length > 0 && r.data[r.data.length - 1] !== 0x0a
+        ? Buffer.concat([r.data, Buffer.from('\n')])
+        : r.data;
+    const lines = [
+      `Reply from ${from}: ${formatBytes(r.size)} in ${formatMs(r.rttMs)} (try ${r.attempts} of ${tries}; sent ${formatBytes(r.sent)} from ${formatHostPort(r.local.address, r.local.port)})`,
+    ];
+    if (r.truncated) {
+      lines.push(
+        ctx.color.yellow(
+          `Warning: the reply from ${from} was truncated: ${r.size} bytes arrived, the ${bufferSize}-byte buffer kept ${r.data.length} (recvfrom(2) would lose the other ${r.size - r.data.length} silently)`,
+        ),
+      );
+    }
+    return { out, err: lines.join('\n') };
+  };
+}
+
+async function send(io: Io, hostArg: string, portArg: string, flags: SendFlags) {
   const host = parseHost(hostArg);
   const port = parsePort(portArg);
   exclusive({ '-4': flags.ipv4, '-6': flags.ipv6 });
   const socketOptions = socketOptionsFromFlags(flags);
   const timeout =
-    flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout', { allowZero: false }) : 2000;
+    flags.timeout !== undefined
+      ? parseDuration(flags.timeout, '--timeout', { allowZero: false })
+      : UDP_REQUEST_DEFAULTS.timeout;
+  const tryTimeout =
+    flags.tryTimeout !== undefined
+      ? parseDuration(flags.tryTimeout, '--try-timeout', { allowZero: false })
+      : undefined;
   const retries =
-    flags.retries !== undefined ? parseInteger(flags.retries, '--retries', { min: 0, max: 100 }) : 2;
+    flags.retries !== undefined
+      ? parseInteger(flags.retries, '--retries', { min: 0, max: 100 })
+      : UDP_REQUEST_DEFAULTS.retries;
   const bufferSize =
     flags.bufferSize !== undefined
       ? parseInteger(flags.bufferSize, '--buffer-size', { min: 1, max: 65_536 })
-      : 65_536;
+      : UDP_REQUEST_DEFAULTS.bufferSize;
   let message: string | Buffer;
   if (flags.message !== undefined) message = flags.message;
   else if (!io.stdinIsTTY) message = await readStdin(io);
@@ -140,30 +219,18 @@ async function send(io: Io, hostArg: string, portArg: string, flags: SendFlags):
     port,
     message,
     timeout,
+    ...(tryTimeout !== undefined ? { tryTimeout } : {}),
     retries,
     bufferSize,
     family: flags.ipv4 ? 4 : flags.ipv6 ? 6 : 0,
     signal: io.signal,
     ...(hasSocketOptions(socketOptions) ? { socketOptions } : {}),
   });
-  const from = formatHostPort(r.from.address, r.from.port);
-  if (io.json) io.printJson(replyJson(r));
-  else {
-    (io.stdout as Writable).write(r.data);
-    // A datagram is a message: end it with a newline when it has none (--json has the exact bytes).
-    if (r.data.length > 0 && r.data[r.data.length - 1] !== 0x0a) io.out('');
-    io.err(
-      `Reply from ${from}: ${formatBytes(r.size)} in ${formatMs(r.rttMs)} (try ${r.attempts} of ${retries + 1}; sent ${formatBytes(r.sent)} from ${formatHostPort(r.local.address, r.local.port)})`,
-    );
-  }
-  if (r.truncated) {
-    // Not an exception: the reply is printed (as far as the buffer holds it); the exit code says bytes were lost.
-    io.err(
-      `Warning: the reply from ${from} was truncated: ${r.size} bytes arrived, the ${bufferSize}-byte buffer kept ${r.data.length} (recvfrom(2) would lose the other ${r.size - r.data.length} silently)`,
-    );
-    return EXIT.failed;
-  }
-  return EXIT.ok;
+  // Not an exception when truncated: the reply is printed (as far as the buffer holds it); exit 1 says bytes were lost.
+  return result(r, replyText(retries + 1, bufferSize), {
+    json: replyJson,
+    exitCode: r.truncated ? EXIT.failed : EXIT.ok,
+  });
 }
 
 export function register(program: Command, run: Runner): void {
@@ -174,18 +241,23 @@ export function register(program: Command, run: Runner): void {
     .description('serve UDP clients: echo, reply or print; each is answered at its own address')
     .argument(
       '<address>',
-      '[HOST:]PORT to bind (HOST defaults to 127.0.0.1; [::]:PORT is dual stack; port 0 picks one)',
+      `[HOST:]PORT to bind (HOST defaults to ${UDP_SERVER_DEFAULTS.host}; [::]:PORT is dual stack; port 0 picks one)`,
     )
-    .option('-m, --mode <mode>', `what to do with each datagram: ${UDP_MODES.join(', ')}`)
-    .option('--reply <text>', 'reply mode: the answer to each datagram (sent as is, no newline added)')
+    .option('-m, --mode <mode>', `what to do with each datagram: ${UDP_MODES.join(', ')} (default: echo)`)
+    .option(
+      '--reply <text>',
+      `reply mode: the answer to each datagram, sent as is, no newline added (default: "${DEFAULT_REPLY}")`,
+    )
     .option('--log', 'log each datagram on stderr')
-    .option('--ipv6-only', 'with [::], accept IPv6 clients only');
-  addSocketOptionFlags(listenCmd)
+    .option('--ipv6-only', 'with [::], accept IPv6 clients only')
+    .option('-q, --quiet', 'with --log: log only the start and the totals');
+  addSocketOptionFlags(listenCmd, 'udp')
     .addHelpText(
       'after',
       `
 Modes: echo sends each datagram back; reply answers each with --reply TEXT; print writes each to stdout as
-"[ADDRESS] text". Ctrl-C or SIGTERM stops and prints the counters.
+"[ADDRESS] text" (when stdout falls behind, datagrams are dropped and counted). Ctrl-C or SIGTERM stops and
+prints the counters. With --json, stdout has one JSON object per event: listening, datagram, message, stopped.
 ${examples([
   'soket udp listen 9000',
   'soket udp listen 0 --mode reply --reply "message received"',
@@ -200,15 +272,25 @@ ${examples([
     .argument('<host>', 'host name or address')
     .argument('<port>', 'port')
     .option('--message <text>', 'the payload (default: read stdin when it is not a terminal)')
-    .option('--timeout <ms>', 'how long to wait for a reply to each try (default 2000)')
-    .option('--retries <n>', 'how many times to send again when no reply came (default 2)')
+    .option(
+      '--timeout <ms>',
+      `give up after MS in all, every try included (default: ${UDP_REQUEST_DEFAULTS.timeout})`,
+    )
+    .option(
+      '--try-timeout <ms>',
+      'wait MS for the reply to one try (default: the timeout shared by the tries)',
+    )
+    .option(
+      '--retries <n>',
+      `how many times to send again when no reply came (default: ${UDP_REQUEST_DEFAULTS.retries})`,
+    )
     .option(
       '--buffer-size <bytes>',
-      "the reader's buffer, like recvfrom's length: a longer reply is reported truncated (default 65536)",
+      `the reader's buffer, like recvfrom's length: a longer reply is reported truncated (default: ${UDP_REQUEST_DEFAULTS.bufferSize})`,
     )
     .option('-4, --ipv4', 'IPv4 only')
     .option('-6, --ipv6', 'IPv6 only');
-  addSocketOptionFlags(sendCmd)
+  addSocketOptionFlags(sendCmd, 'udp')
     .addHelpText(
       'after',
       `
@@ -217,7 +299,7 @@ an ICMP "port unreachable" is reported as connection refused at once). The paylo
 bytes over IPv4 and 65,527 over IPv6. Exit 1 when no reply came or it was truncated.
 ${examples([
   'soket udp send 127.0.0.1 9000 --message "Hello, server!"',
-  'soket udp send ::1 9000 --message ping --timeout 500 --retries 3',
+  'soket udp send ::1 9000 --message ping --timeout 2000 --retries 3',
   'soket udp send 127.0.0.1 9000 --message ping --buffer-size 16 --json',
 ])}`,
     )
