@@ -255,7 +255,7 @@ export async function ntsKeyExchange(
       socket.once('error', (err) => finish(tlsError(err, target)));
       socket.once('secureConnect', () => {
         if (pin) {
-          const cert = socket.getPeerCertificate();
+          const cert = socket.getPeerX509Certificate();
           if (!cert?.raw || !pinMatches(cert.raw, pin)) {
             finish(
               new TlsError(`Certificate of NTS-KE server ${target} does not match the pin`, 'PIN_MISMATCH'),
@@ -309,7 +309,7 @@ export async function ntsKeyExchange(
     }
     if (r.cookies.length === 0) throw new NtsError(`NTS-KE server ${target} sent no cookies`);
     const keys = exportNtsKeys(socket, r.aeadAlgorithm);
-    const cert = socket.getPeerCertificate();
+    const cert = socket.getPeerX509Certificate();
     const result: NtsKeResult = {
       keServer: target,
       keAddress: conn.remoteAddress,
