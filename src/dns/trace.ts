@@ -19,7 +19,7 @@ import { type DnsMessage, type ResourceRecord, rdataText } from '../codec/dns.js
 import { dnsClassNumber, dnsRcodeNumber, dnsTypeName, dnsTypeNumber } from '../codec/dns-types.js';
 import { Deadline, throwIfAborted } from '../core/deadline.js';
 import { SoketError, TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
-import { checkTimeout, formatHostPort, parseInteger } from '../core/validate.js';
+import { checkTimeout, parseInteger } from '../core/validate.js';
 import { isSubdomain, joinLabels, labelCount, splitLabels } from '../dnssec/canonical.js';
 import { canonicalName, type DnssecRecord, T } from '../dnssec/records.js';
 import { rootTrustAnchors, type TrustAnchor } from '../dnssec/trust-anchor.js';
@@ -162,6 +162,8 @@ export interface TraceServer {
   name: string;
   /** The address asked. */
   address: string;
+  /** The port asked. */
+  port: number;
 }
 
 /** A record as text fields (RDATA in presentation form, as dig shows it). */
@@ -663,7 +665,13 @@ class Tracer {
         continue;
       }
       for (const address of usable) {
-        const outcome = await this.#query(cut, { name: ns.name, address }, name, type, ctx);
+        const outcome = await this.#query(
+          cut,
+          { name: ns.name, address, port: this.#c.port },
+          name,
+          type,
+          ctx,
+        );
         if (outcome.ok) return outcome.value;
         this.#failed.add(address);
         failures.push(`${ns.name} (${address}): ${outcome.reason}`);
@@ -705,7 +713,7 @@ class Tracer {
     try {
       reply = await this.#c.transport({
         address: server.address,
-        port: this.#c.server?.port ?? this.#c.port,
+        port: server.port,
         name,
         type,
         recursionDesired: cut === undefined,
@@ -793,7 +801,7 @@ class Tracer {
         const owner = canonicalName(r.name);
         // Glue is believed only for names inside the zone that sent it (the bailiwick rule).
         if (nameservers.includes(owner) && isSubdomain(owner, cut.zone))
-          glue.push({ name: owner, address: r.data.address });
+          glue.push({ name: owner, address: r.data.address, port: this.#c.port });
       }
       const servers: NameServer[] = nameservers.map((n) => {
         const addrs = glue.filter((g) => g.name === n).map((g) => g.address);
@@ -829,7 +837,7 @@ class Tracer {
 
   /** Resolver mode: one question to the resolver, with retries; any answer it gives is taken. */
   async #askResolver(server: DnsServer, name: string, type: number, ctx: Context): Promise<ZoneAnswer> {
-    const who: TraceServer = { name: server.text, address: server.address };
+    const who: TraceServer = { name: server.address, address: server.address, port: server.port };
     let last = '';
     for (let attempt = 1; attempt <= this.#c.tries; attempt++) {
       const outcome = await this.#query(undefined, who, name, type, ctx);
@@ -994,7 +1002,14 @@ export async function trace(
   return result as TraceResult;
 }
 
-/** `127.0.0.1#53` style server text (dig's). */
-export function serverText(server: TraceServer, port: number = TRACE_DEFAULTS.port): string {
-  return `${formatHostPort(server.address, port).replace(/:(\d+)$/, '#$1')}(${server.name})`;
+/**
+ * A server as dig names it: `127.0.0.1#53(ns.example.)`.
+ *
+ * @example
+ * ```ts
+ * serverText({ name: 'ns.test.', address: '127.0.0.1', port: 53 }); // '127.0.0.1#53(ns.test.)'
+ * ```
+ */
+export function serverText(server: TraceServer): string {
+  return `${server.address}#${server.port}(${server.name})`;
 }
