@@ -8,6 +8,11 @@
  * before they reach us, and an ICMP "port unreachable" comes back as `ECONNREFUSED` at once instead of a
  * silent timeout.
  *
+ * A request to a multicast group, or to a broadcast address with `broadcast: true` (SO_BROADCAST), is sent
+ * from an unconnected socket instead: the answer comes from a member's (or host's) own address, which a
+ * connected socket would drop, so the first datagram from anyone is the reply (`from` says who). Without
+ * SO_BROADCAST, a broadcast address fails at once with `EACCES`, and the error names the missing option.
+ *
  * ## Truncation: what can and cannot be detected
  * A C program that calls `recvfrom(fd, buf, 1024, 0, ...)` silently loses the end of a longer datagram (the
  * kernel sets MSG_TRUNC only in `recvmsg` flags). Node always reads a datagram into a 64 KiB buffer (libuv's
@@ -33,6 +38,15 @@ import { NetworkError, toSoketError, ValidationError } from '../core/errors.js';
 import { exchange } from '../core/exchange.js';
 import { checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
 import { type SocketOptions, setSocketOptions, validateSocketOptions } from './sockopt.js';
+import { parseSourceAddress, type SourceAddress } from './udp-connect.js';
+import {
+  applySendGroupOptions,
+  checkSendGroupOptions,
+  isBroadcastAddress,
+  isMulticastAddress,
+  type UdpSendGroupOptions,
+  udpSendError,
+} from './udp-multicast.js';
 
 /** Largest UDP payload over IPv4: 65,535 − 20 (IP header) − 8 (UDP header). */
 export const MAX_UDP_PAYLOAD_IPV4 = 65_507;
@@ -40,7 +54,7 @@ export const MAX_UDP_PAYLOAD_IPV4 = 65_507;
 export const MAX_UDP_PAYLOAD_IPV6 = 65_527;
 
 /** Options of {@link udpRequest}. */
-export interface UdpRequestOptions {
+export interface UdpRequestOptions extends UdpSendGroupOptions {
   /** Server host name or address. */
   host: string;
   /** Server port. */
@@ -63,6 +77,8 @@ export interface UdpRequestOptions {
   localAddress?: string;
   /** Local port to bind. @default 0 (any) */
   localPort?: number;
+  /** Local address and port to send from, as one: `'127.0.0.2'`, `'[::1]:5000'`, `':5000'` (instead of localAddress/localPort). */
+  source?: string | SourceAddress;
   /** More socket options, applied before sending. @default undefined */
   socketOptions?: SocketOptions;
   /** Cancels the request. */
@@ -224,6 +240,23 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
     throw new ValidationError('Invalid message: expected a string or bytes');
   }
   if (options.socketOptions) validateSocketOptions(options.socketOptions);
+  const group = checkSendGroupOptions(o);
+  if (o.source !== undefined && (o.localAddress !== undefined || o.localPort !== 0)) {
+    throw new ValidationError('Give either source or localAddress/localPort, not both');
+  }
+  const source: SourceAddress =
+    o.source === undefined
+      ? {
+          address: o.localAddress === undefined ? undefined : parseHost(o.localAddress, 'local address'),
+          port: localPort,
+        }
+      : typeof o.source === 'string'
+        ? parseSourceAddress(o.source, 'source')
+        : {
+            address:
+              o.source.address === undefined ? undefined : parseHost(o.source.address, 'source address'),
+            port: parsePort(o.source.port ?? 0, { allowZero: true, what: 'source port' }),
+          };
   const payload = typeof o.message === 'string' ? Buffer.from(o.message, 'utf8') : Buffer.from(o.message);
   const signal = options.signal;
   throwIfAborted(signal, `UDP request to ${formatHostPort(host, port)}`);
@@ -236,24 +269,51 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
   if (rcvbuf > 0) socketOpts.recvBufferSize = rcvbuf;
   const socket = dgram.createSocket(socketOpts);
 
+  // Answers to a group or a broadcast come from other addresses: such a socket stays unconnected.
+  const connected = !(
+    isMulticastAddress(target.address) ||
+    (group.broadcast && isBroadcastAddress(target.address))
+  );
   try {
+    // Bind first (SO_BROADCAST and the multicast options need a bound socket, and must be set before
+    // connect(2), which refuses a broadcast address without SO_BROADCAST).
     await new Promise<void>((res, rej) => {
       socket.once('error', rej);
-      const connect = () =>
-        socket.connect(port, target.address, () => {
-          socket.off('error', rej);
-          res();
-        });
-      if (o.localAddress !== undefined || localPort !== 0) {
-        const bindOpts: dgram.BindOptions = { port: localPort };
-        if (o.localAddress !== undefined) bindOpts.address = parseHost(o.localAddress, 'local address');
-        socket.bind(bindOpts, connect);
-      } else connect();
+      const bindOpts: dgram.BindOptions = { port: source.port };
+      if (source.address !== undefined) bindOpts.address = source.address;
+      socket.bind(bindOpts, () => {
+        socket.off('error', rej);
+        res();
+      });
     }).catch((err: unknown) => {
-      throw toSoketError(err, `Cannot send to ${where}`);
+      const s =
+        source.address !== undefined ? formatHostPort(source.address, source.port) : `port ${source.port}`;
+      throw toSoketError(err, `Cannot bind the source ${s}`);
     });
+    applySendGroupOptions(socket, target.family, group);
     if (options.socketOptions && Object.keys(options.socketOptions).length > 0) {
       setSocketOptions(socket, options.socketOptions);
+    }
+    if (connected) {
+      await new Promise<void>((res, rej) => {
+        let settled = false;
+        const onError = (err: Error) => {
+          if (settled) return;
+          settled = true;
+          rej(err);
+        };
+        socket.once('error', onError);
+        // Node 20 hands a connect error to the callback (and then sending would fail confusingly): check it.
+        socket.connect(port, target.address, ((err?: Error) => {
+          socket.off('error', onError);
+          if (settled) return;
+          settled = true;
+          if (err) rej(err);
+          else res();
+        }) as () => void);
+      }).catch((err: unknown) => {
+        throw udpSendError(err, where, group.broadcast);
+      });
     }
   } catch (err) {
     socket.close();
@@ -280,8 +340,9 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
     },
     (ctl) => {
       socket.on('message', (data: Buffer, rinfo: dgram.RemoteInfo) => {
-        // The connected socket only receives from the server; check anyway (defence in depth).
-        if (rinfo.port !== port || normalize(rinfo.address) !== normalize(target.address)) {
+        // The connected socket only receives from the server; check anyway (defence in depth). A group or
+        // broadcast request takes the first answer from anyone.
+        if (connected && (rinfo.port !== port || normalize(rinfo.address) !== normalize(target.address))) {
           debug('udp', 'ignored a datagram from another source', { from: rinfo.address, port: rinfo.port });
           return;
         }
@@ -306,7 +367,7 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
                 'ECONNREFUSED',
                 { cause: err, ...(err.syscall ? { syscall: err.syscall } : {}) },
               )
-            : toSoketError(err, `UDP request to ${where} failed`),
+            : udpSendError(err, where, group.broadcast),
         );
       };
       socket.on('error', onError);
@@ -314,9 +375,11 @@ export async function udpRequest(options: UdpRequestOptions): Promise<UdpReply> 
         send(attempt) {
           sentAt = performance.now();
           debug('udp', 'request sent', { to: where, attempt, bytes: payload.length });
-          socket.send(payload, (err) => {
+          const done = (err: Error | null) => {
             if (err) onError(err as NodeJS.ErrnoException);
-          });
+          };
+          if (connected) socket.send(payload, done);
+          else socket.send(payload, port, target.address, done);
         },
         cleanup() {
           try {

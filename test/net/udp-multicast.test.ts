@@ -8,6 +8,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { type NetworkError, ValidationError } from '../../src/core/errors.js';
+import { udpRequest } from '../../src/net/udp-client.js';
 import { udpConnect } from '../../src/net/udp-connect.js';
 import {
   checkMulticastTtl,
@@ -242,6 +243,35 @@ describe('broadcast and multicast on a LAN of namespaces', () => {
         `${h2.ipv4}: ${h2.ipv4} heard who is there?`,
       ]);
     }
+  });
+
+  test('udpRequest: EACCES without broadcast (not a garbled port error); with it, the first answer from any host', async (t) => {
+    if (!requireCapability(t, can.ok, can.reason)) return;
+    const l = lan as Lan;
+    const port = 40011;
+    await assert.rejects(
+      l.on(h0, () => udpRequest({ host: l.broadcast, port, message: 'x' })),
+      (err: NetworkError) => {
+        assert.equal(err.code, 'EACCES');
+        assert.match(err.message, /SO_BROADCAST, which is off .*--broadcast/);
+        return true;
+      },
+    );
+    const r1 = await receiver(h1, port);
+    r1.socket.on('message', (m, from) => r1.socket.send(`ack ${m}`, from.port, from.address));
+    const reply = await l.on(h0, () =>
+      udpRequest({
+        host: l.broadcast,
+        port,
+        message: 'anyone?',
+        broadcast: true,
+        source: `${h0.ipv4}:40012`,
+      }),
+    );
+    assert.equal(reply.data.toString(), 'ack anyone?');
+    assert.equal(reply.from.address, h1.ipv4);
+    assert.deepEqual(reply.local, { address: h0.ipv4, port: 40012 });
+    assert.equal(r1.got[0]?.from, h0.ipv4);
   });
 
   test('socat UDP4-DATAGRAM,broadcast reaches a soket receiver bound to 0.0.0.0', async (t) => {
