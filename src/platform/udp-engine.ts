@@ -293,13 +293,20 @@ async function loadHere(specifier: string): Promise<Record<string, unknown>> {
   return (await import(specifier)) as Record<string, unknown>;
 }
 
-/** Sockets bound to exactly this address and port, from /proc/net/udp(6) (Linux, little-endian hosts). */
-function socketsOn(family: 4 | 6, address: string, port: number): number {
+/**
+ * The sockets bound to exactly this address and port, and the datagrams their receive queues dropped, from
+ * /proc/net/udp(6) (Linux, little-endian hosts); `undefined` where that file cannot be read.
+ */
+function procSockets(
+  family: 4 | 6,
+  address: string,
+  port: number,
+): { count: number; drops: number } | undefined {
   let text: string;
   try {
     text = readFileSync(family === 6 ? '/proc/net/udp6' : '/proc/net/udp', 'utf8');
   } catch {
-    return -1;
+    return undefined;
   }
   const sa = encodeSockaddr(address, port);
   const raw = family === 6 ? sa.subarray(8, 24) : sa.subarray(4, 8);
@@ -308,9 +315,15 @@ function socketsOn(family: 4 | 6, address: string, port: number): number {
     for (let b = 3; b >= 0; b--) hex += (raw[w + b] as number).toString(16).padStart(2, '0');
   }
   const want = `${hex.toUpperCase()}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let n = 0;
-  for (const line of text.split('\n')) if (line.trim().split(/\s+/)[1] === want) n++;
-  return n;
+  let count = 0;
+  let drops = 0;
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] !== want) continue;
+    count++;
+    drops += Number(f[12] ?? 0) || 0;
+  }
+  return { count, drops };
 }
 
 /**
@@ -339,6 +352,8 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
   #fallbackCounters = new Float64Array(COUNTER_WORDS);
   #fallbackHandler: DatagramHandlerInstance | undefined;
   #fallbackNames: string[] = [];
+  #open = false;
+  #kernelDrops = 0;
   /** The last messages broadcast, replayed to a worker that is started again. */
   #broadcasts: unknown[] = [];
 
@@ -383,6 +398,10 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
         add(s.counters, s.names);
         restarts += s.restarts;
       }
+    // The kernel's own count of datagrams the receive queues dropped (SO_RXQ_OVFL only reports it with the
+    // next datagram; Node not at all): read from /proc while the sockets are open, kept once they close.
+    if (this.#open) this.#kernelDrops = Math.max(this.#kernelDrops, this.#procDrops());
+    total[C.kernelDrops] = Math.max(total[C.kernelDrops] as number, this.#kernelDrops);
     return {
       datapath: this.#datapath,
       workers: this.#datapath === 'dgram' ? (this.#socket ? 1 : 0) : this.#slots.length,
@@ -426,6 +445,12 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
     sendToFd(slot.fd, data, address, to.port);
   }
 
+  #procDrops(): number {
+    const a = this.#address;
+    if (!a || process.platform !== 'linux') return 0;
+    return procSockets(a.family, a.address, a.port)?.drops ?? 0;
+  }
+
   /**
    * Send a message (anything `structuredClone` takes) to the handler of every worker (its `message` hook),
    * e.g. rotated keys. Workers take it between batches; a worker started again after a crash gets the last
@@ -450,6 +475,7 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
       try {
         this.#address = await this.#startBatched();
         this.#datapath = 'batched';
+        this.#open = true;
         debug('udp', `engine: batched datapath, ${o.workers} worker(s)`, {
           ...this.#address,
           workers: o.workers,
@@ -467,6 +493,7 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
     this.#fallbackReason = reason;
     debug('udp', `engine: dgram datapath (fallback: ${reason})`, { workers: 1 });
     this.#address = await this.#startDgram();
+    this.#open = true;
     return this.#address;
   }
 
@@ -504,7 +531,7 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
         }
         // SO_REUSEPORT lets any socket of this user join the group: make sure the group is only ours.
         if (o.workers > 1) {
-          const n = socketsOn(o.family, o.host, port);
+          const n = procSockets(o.family, o.host, port)?.count ?? 0;
           if (n > o.workers) {
             if (o.port === 0 && attempt < 5) {
               for (const fd of fds) closeFd(fd);
@@ -839,6 +866,8 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
 
   protected async stop(timeout: number | undefined): Promise<void> {
     const t = timeout ?? UDP_ENGINE_DEFAULTS.closeTimeout;
+    this.#kernelDrops = Math.max(this.#kernelDrops, this.#procDrops());
+    this.#open = false;
     if (this.#datapath === 'dgram') {
       const socket = this.#socket;
       try {

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { after, describe, test } from 'node:test';
+import { decodeNtpPacket } from '../../src/codec/ntp.js';
+import { ntpToUnixNs } from '../../src/codec/ntp-timestamp.js';
+import { sntpEngineHandler, sntpStatsFromEngine } from '../../src/ntp/sntp-engine-handler.js';
+import { ffiAvailable } from '../../src/platform/ffi.js';
+import { packetTimeNs, realtimeClock } from '../../src/platform/realtime.js';
+import { createUdpEngine, type UdpEngine } from '../../src/platform/udp-engine.js';
+import { STRICT } from '../helpers/peers.js';
+
+const engines: UdpEngine[] = [];
+const sockets: dgram.Socket[] = [];
+after(async () => {
+  for (const e of engines) await e.close();
+  for (const s of sockets) s.close();
+});
+
+async function bound(): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  sockets.push(s);
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  return s;
+}
+
+function request(tx: bigint, version = 4, poll = 6): Buffer {
+  const b = Buffer.alloc(48);
+  b[0] = (version << 3) | 3;
+  b[2] = poll;
+  b.writeBigUInt64BE(tx, 40);
+  return b;
+}
+
+/**
+ * `total` requests from `ports` sockets (distinct source ports), at most `window` unanswered per socket, each
+ * carrying a unique transmit timestamp. Returns how many replies each request got. A socket whose window stays
+ * unanswered for `stallMs` gives up on it (counted as missing), so a lost datagram cannot hang the test.
+ */
+async function flood(
+  port: number,
+  total: number,
+  ports: number,
+  window: number,
+): Promise<{ replies: Map<bigint, number>; bad: number; kod: number }> {
+  const replies = new Map<bigint, number>();
+  let bad = 0;
+  let kod = 0;
+  let next = 1n;
+  const per = Math.ceil(total / ports);
+  await Promise.all(
+    Array.from({ length: ports }, async (_, p) => {
+      const s = dgram.createSocket('udp4');
+      await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+      const mine = Math.min(per, total - p * per);
+      if (mine <= 0) {
+        s.close();
+        return;
+      }
+      let sent = 0;
+      let done = 0;
+      await new Promise<void>((resolve) => {
+        let stall: NodeJS.Timeout | undefined;
+        const arm = () => {
+          clearTimeout(stall);
+          stall = setTimeout(() => resolve(), 5000);
+        };
+        const send = () => {
+          const tx = next++;
+          replies.set(tx, 0);
+          s.send(request(tx), port, '127.0.0.1');
+          sent++;
+        };
+        s.on('message', (m) => {
+          arm();
+          if (m.length !== 48 || ((m[0] as number) & 7) !== 4) {
+            bad++;
+            return;
+          }
+          if (m[1] === 0) kod++;
+          const origin = m.readBigUInt64BE(24);
+          const n = replies.get(origin);
+          if (n === undefined) bad++;
+          else replies.set(origin, n + 1);
+          done++;
+          if (sent < mine) send();
+          if (done === mine) {
+            clearTimeout(stall);
+            resolve();
+          }
+        });
+        arm();
+        while (sent < Math.min(window, mine)) send();
+      });
+      s.close();
+    }),
+  );
+  return { replies, bad, kod };
+}
+
+const ffi = ffiAvailable();
+
+for (const datapath of ['batched', 'dgram'] as const) {
+  describe(`SNTP on the UDP engine, ${datapath} datapath`, () => {
+    const skip = (t: import('node:test').TestContext): boolean => {
+      if (datapath === 'dgram' || ffi.ok) return false;
+      if (STRICT) throw new Error(`The batched datapath needs FFI under CI=true: ${ffi.reason}`);
+      t.skip(`FFI is not available: ${ffi.reason}`);
+      return true;
+    };
+    const workers = datapath === 'batched' ? 2 : 1;
+    const start = async (config: Parameters<typeof sntpEngineHandler>[0]) => {
+      const e = await createUdpEngine({ port: 0, workers, datapath }, sntpEngineHandler(config));
+      engines.push(e);
+      return e;
+    };
+
+    test('origin copied bit for bit; T1 ≤ T2 ≤ T3 ≤ T4 on one clock; T2 from the kernel', async (t) => {
+      if (skip(t)) return;
+      const e = await start({ leap: 0, stratum: 3, rateLimit: false });
+      const s = await bound();
+      const clock = realtimeClock();
+      for (const tx of [1n, 0xffff_ffff_ffff_ffffn, 0x0123_4567_89ab_cdefn]) {
+        const t1 = packetTimeNs(clock.read({ sec: 0, nsec: 0 }));
+        const reply = new Promise<Buffer>((resolve) => s.once('message', resolve));
+        s.send(request(tx), e.address.port, '127.0.0.1');
+        const r = await reply;
+        const t4 = packetTimeNs(clock.read({ sec: 0, nsec: 0 }));
+        assert.equal(r.length, 48);
+        assert.equal(r.readBigUInt64BE(24), tx, 'origin = request transmit, bit for bit');
+        const p = decodeNtpPacket(r);
+        assert.deepEqual([p.mode, p.version, p.stratum, p.leap, p.poll], [4, 4, 3, 0, 6]);
+        const t2 = ntpToUnixNs(p.receiveTimestamp, t1);
+        const t3 = ntpToUnixNs(p.transmitTimestamp, t1);
+        // NTP fractions resolve 0.23 ns: allow 1 ns of rounding between the clocks' nanoseconds
+        assert.ok(t1 <= t2 + 1n && t2 <= t3 + 1n && t3 <= t4 + 1n, `${t1} ${t2} ${t3} ${t4}`);
+      }
+      const stats = e.stats();
+      if (datapath === 'batched') assert.equal(stats.kernelTimestamps, 3);
+      assert.equal(sntpStatsFromEngine(stats.handler, stats.sendErrors).answered, 3);
+    });
+
+    test('garbage is dropped and counted; a client over its rate gets one RATE KoD, then silence', async (t) => {
+      if (skip(t)) return;
+      const e = await start({ leap: 0, rateLimit: { interval: 60_000, burst: 2 } });
+      const s = await bound();
+      const inbox: Buffer[] = [];
+      s.on('message', (m) => inbox.push(m));
+      s.send(Buffer.alloc(10), e.address.port, '127.0.0.1'); // too short
+      const symmetric = request(9n);
+      symmetric[0] = 0x21; // mode 1
+      s.send(symmetric, e.address.port, '127.0.0.1');
+      for (let i = 1n; i <= 4n; i++) {
+        s.send(request(i), e.address.port, '127.0.0.1');
+        if (i <= 3n) await new Promise((resolve) => s.once('message', resolve));
+      }
+      // the 4th request is dropped silently: wait until the server has counted it
+      for (let i = 0; i < 200 && e.stats().datagramsIn < 6; i++) await new Promise((r) => setTimeout(r, 10));
+      const st = sntpStatsFromEngine(e.stats().handler, 0);
+      assert.deepEqual(
+        [
+          st.received,
+          st.answered,
+          st.kod,
+          st.dropped.malformed,
+          st.dropped.notClient,
+          st.dropped.rateLimited,
+        ],
+        [6, 2, 1, 1, 1, 1],
+      );
+      assert.equal(inbox.length, 3);
+      const kod = decodeNtpPacket(inbox[2] as Buffer);
+      assert.deepEqual([kod.stratum, kod.leap], [0, 3]);
+      assert.equal(Buffer.from(inbox[2]?.subarray(12, 16) ?? []).toString(), 'RATE');
+      assert.equal(inbox[2]?.readBigUInt64BE(24), 3n, 'the KoD echoes the origin too');
+    });
+
+    test('requests from many source ports across the workers: exactly one reply each, nothing lost silently', async (t) => {
+      if (skip(t)) return;
+      const total = Number(process.env.SOKET_SNTP_FLOOD ?? 20_000);
+      const e = await start({ leap: 0, rateLimit: false });
+      const r = await flood(e.address.port, total, 64, datapath === 'batched' ? 8 : 2);
+      const counts = [...r.replies.values()];
+      const missing = counts.filter((n) => n === 0).length;
+      const dupes = counts.filter((n) => n > 1).length;
+      const s = e.stats();
+      const st = sntpStatsFromEngine(s.handler, s.sendErrors);
+      t.diagnostic(
+        `${total} requests: replies ${total - missing}, missing ${missing}, duplicates ${dupes}; server in ${s.datagramsIn} out ${s.datagramsOut}, kernel drops ${s.kernelDrops}, batches ${s.batches} (max ${s.maxBatch})`,
+      );
+      const sent = r.replies.size;
+      assert.equal(dupes, 0);
+      assert.equal(r.bad, 0);
+      assert.equal(r.kod, 0);
+      // every request the server did not answer is accounted for by a counter (kernel queue drops)
+      assert.equal(st.answered, s.datagramsOut);
+      assert.equal(st.received, s.datagramsIn);
+      // every request the server did not answer is one its sockets' receive queues dropped (counted); a
+      // client port whose whole window was dropped stops early, so fewer than `total` may have been sent
+      assert.equal(missing, sent - st.answered);
+      assert.equal(s.datagramsIn + s.kernelDrops, sent, 'received, or counted as dropped by the kernel');
+      if (s.kernelDrops === 0) assert.equal(sent, total);
+    });
+  });
+}
