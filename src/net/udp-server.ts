@@ -4,6 +4,11 @@
  * from. Modes: echo (send each datagram back), reply (answer each with a fixed text) and print (hand each to
  * a callback). Counters for datagrams and bytes in both directions.
  *
+ * Multicast: `join` groups (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP, or source-specific joins as `GROUP@SOURCE`) on
+ * an interface (`iface`) once bound; bind the wildcard address (`0.0.0.0`, `::`) or the group itself to receive
+ * them. A socket bound to the wildcard address also receives broadcasts to its port. `allow`/`deny` drop
+ * datagrams from peers outside the rules before the handler sees them (counted as `denied`).
+ *
  * Node reads each datagram into a 64 KiB buffer, larger than any UDP payload (65,507 bytes over IPv4, 65,527
  * over IPv6), so the server always sees whole datagrams. A datagram is a message: no framing is needed.
  *
@@ -11,12 +16,22 @@
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
+import { type AccessList, createAccessList } from '../core/cidr.js';
 import { debug } from '../core/debug.js';
 import { toSoketError, ValidationError } from '../core/errors.js';
 import { type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
 import { printable } from '../core/text.js';
 import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
 import { type SocketOptions, setSocketOptions, validateSocketOptions } from './sockopt.js';
+import {
+  isMulticastAddress,
+  joinGroups,
+  type MulticastInterface,
+  type MulticastJoin,
+  parseMulticastJoins,
+  resolveInterface,
+  type UdpJoinOptions,
+} from './udp-multicast.js';
 
 /** The UDP server modes. */
 export type UdpMode = 'echo' | 'reply' | 'print';
@@ -25,7 +40,7 @@ export type UdpMode = 'echo' | 'reply' | 'print';
 export const UDP_MODES: readonly UdpMode[] = ['echo', 'reply', 'print'];
 
 /** Options of {@link createUdpServer}. */
-export interface UdpServerOptions {
+export interface UdpServerOptions extends UdpJoinOptions {
   /** Address to bind; `::` is dual stack. @default '127.0.0.1' */
   host?: string;
   /** Port; 0 picks a free one. @default 0 */
@@ -38,6 +53,12 @@ export interface UdpServerOptions {
   sendBufferSize?: number;
   /** More socket options (TTL, SO_REUSEPORT, ...), applied after binding. @default undefined */
   socketOptions?: SocketOptions;
+  /** Peers whose datagrams are handled (CIDR text); others are dropped and counted. @default everyone */
+  allow?: string | readonly string[];
+  /** Peers whose datagrams are dropped, checked before `allow`. @default none */
+  deny?: string | readonly string[];
+  /** Or a ready access list (instead of `allow`/`deny`). */
+  access?: AccessList;
   /** Closes the server when it fires. @default undefined */
   signal?: AbortSignal;
 }
@@ -65,6 +86,8 @@ export interface UdpServerStats {
   sendErrors: number;
   /** Datagrams received but dropped by the handler (print mode with a consumer that is behind). */
   dropped: number;
+  /** Datagrams dropped because their sender was outside `allow` or inside `deny`. */
+  denied: number;
 }
 
 /** One datagram received, as print mode reports it. */
@@ -85,11 +108,7 @@ export interface UdpMessage {
  * What a UDP server does with each datagram: `server.send(reply, rinfo)` answers its sender. Returning
  * `false` says the datagram was dropped (counted in `dropped`).
  */
-export type UdpHandler = (
-  data: Buffer,
-  rinfo: dgram.RemoteInfo,
-  server: UdpServer,
-) => unknown;
+export type UdpHandler = (data: Buffer, rinfo: dgram.RemoteInfo, server: UdpServer) => unknown;
 
 /** Events of a {@link UdpServer} (besides the lifecycle's `listening`, `close` and `error`). */
 export type UdpServerEvents = Record<never, never>;
@@ -116,6 +135,12 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
   readonly #rcv: number;
   readonly #snd: number;
   readonly #socketOptions: SocketOptions | undefined;
+  readonly #joins: MulticastJoin[];
+  readonly #iface: MulticastInterface | undefined;
+  readonly #access: AccessList | undefined;
+  #denied = 0;
+  /** The groups joined, as text (`239.1.2.3 on eth0`), once listening. */
+  joined: string[] = [];
   #datagramsIn = 0;
   #datagramsOut = 0;
   #bytesIn = 0;
@@ -141,6 +166,33 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
     this.#snd = parseInteger(o.sendBufferSize, 'send buffer size', { min: 0 });
     if (typeof handler !== 'function') throw new ValidationError('A UDP server needs a datagram handler');
     this.#socketOptions = options.socketOptions ? validateSocketOptions(options.socketOptions) : undefined;
+    this.#joins = o.join === undefined ? [] : parseMulticastJoins(o.join, 'join');
+    this.#iface = o.iface === undefined ? undefined : resolveInterface(o.iface, 'iface');
+    if (this.#iface !== undefined && this.#joins.length === 0) {
+      throw new ValidationError('Option iface names the interface to join groups on: give join too');
+    }
+    const wildcard = this.#host === '0.0.0.0' || this.#host === '::';
+    for (const j of this.#joins) {
+      if (!wildcard && this.#host !== j.group) {
+        throw new ValidationError(
+          `Cannot receive group ${j.group} on ${this.#host}: bind ${j.family === 6 ? '[::]' : '0.0.0.0'} (or the group address) to receive multicast`,
+        );
+      }
+    }
+    if (isMulticastAddress(this.#host) && !this.#joins.some((j) => j.group === this.#host)) {
+      throw new ValidationError(
+        `Binding the group ${this.#host} receives nothing without joining it: add join`,
+      );
+    }
+    if (options.access !== undefined && (options.allow !== undefined || options.deny !== undefined)) {
+      throw new ValidationError('Give either access or allow/deny, not both');
+    }
+    const access =
+      options.access ??
+      (options.allow !== undefined || options.deny !== undefined
+        ? createAccessList({ allow: options.allow, deny: options.deny })
+        : undefined);
+    this.#access = access?.active ? access : undefined;
     this.#handler = handler;
   }
 
@@ -174,9 +226,23 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
         throw err;
       }
     }
+    if (this.#joins.length > 0) {
+      try {
+        this.joined = joinGroups(socket, family, this.#joins, this.#iface);
+      } catch (err) {
+        socket.close();
+        throw err;
+      }
+      debug('udp', 'joined', { groups: this.joined });
+    }
     this.socket = socket;
     const handler = this.#handler;
+    const access = this.#access;
     socket.on('message', (data, rinfo) => {
+      if (access !== undefined && !access.allows(rinfo.address)) {
+        this.#denied++;
+        return;
+      }
       this.#datagramsIn++;
       this.#bytesIn += data.length;
       if (handler(data, rinfo, this) === false) this.#dropped++;
@@ -230,6 +296,7 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
       bytesOut: this.#bytesOut,
       sendErrors: this.#sendErrors,
       dropped: this.#dropped,
+      denied: this.#denied,
     };
   }
 }

@@ -18,6 +18,7 @@ import {
   parseMulticastJoins,
   resolveInterface,
 } from '../../src/net/udp-multicast.js';
+import { createUdpServer, type UdpServer } from '../../src/net/udp-server.js';
 import { canUseLan, createLan, type Lan, type LanHost } from '../helpers/lan.js';
 import { findExecutable, requireCapability, requirePeer } from '../helpers/peers.js';
 
@@ -93,6 +94,7 @@ describe('multicast options (no network)', () => {
 describe('broadcast and multicast on a LAN of namespaces', () => {
   let lan: Lan | undefined;
   const sockets: dgram.Socket[] = [];
+  const servers: UdpServer[] = [];
   const children: ChildProcess[] = [];
   let h0: LanHost;
   let h1: LanHost;
@@ -104,7 +106,8 @@ describe('broadcast and multicast on a LAN of namespaces', () => {
     lan = createLan('mcast', 3);
     [h0, h1, h2] = lan.hosts as [LanHost, LanHost, LanHost];
   });
-  after(() => {
+  after(async () => {
+    await Promise.all(servers.map((s) => s.close()));
     for (const c of children) c.kill();
     for (const s of sockets) {
       try {
@@ -414,6 +417,77 @@ s.sendto(b'from python',('${group}',${port}))`,
       r0.got.map((g) => g.text),
       ['copy'],
     );
+  });
+
+  test('createUdpServer joins IPv4 (socat sender), IPv6 and source-specific groups on an interface', async (t) => {
+    if (!requireCapability(t, can.ok, can.reason)) return;
+    const socat = requirePeer(t, 'socat', 'apt-get install socat');
+    if (!socat) return;
+    const l = lan as Lan;
+    const got: string[] = [];
+    let wake: (() => void) | undefined;
+    const handler = (m: Buffer, r: dgram.RemoteInfo) => {
+      got.push(`${m} from ${r.address.split('%')[0]}`);
+      wake?.();
+    };
+    const arrived = (n: number) =>
+      new Promise<void>((resolve) => {
+        wake = () => got.length >= n && resolve();
+        wake();
+      });
+    const v4 = await l.on(h1, () =>
+      createUdpServer({ host: '0.0.0.0', port: 40020, join: '239.4.4.4', iface: 'veth0' }, handler),
+    );
+    servers.push(v4);
+    assert.deepEqual(v4.joined, ['239.4.4.4 on veth0']);
+    const sender = l.spawn(h0, socat, [
+      '-u',
+      'STDIN',
+      `UDP4-DATAGRAM:239.4.4.4:40020,ip-multicast-if=${h0.ipv4}`,
+    ]);
+    children.push(sender);
+    sender.stdin?.end('from socat');
+    await arrived(1);
+    assert.equal(got[0], `from socat from ${h0.ipv4}`);
+    const v6 = await l.on(h1, () =>
+      createUdpServer({ host: '::', port: 40021, join: 'ff02::7:7%veth0' }, handler),
+    );
+    servers.push(v6);
+    await sendFrom(h0, 'six', 40021, 'ff02::7:7', (s) => s.setMulticastInterface('::%veth0'));
+    await arrived(2);
+    assert.match(got[1] ?? '', /^six from fe80::/);
+    const ssm = await l.on(h1, () =>
+      createUdpServer(
+        { host: '0.0.0.0', port: 40022, join: `232.2.2.2@${h2.ipv4}`, iface: h1.ipv4 },
+        handler,
+      ),
+    );
+    servers.push(ssm);
+    const s0 = await sendFrom(h0, 'not the source', 40022, '232.2.2.2');
+    await new Promise<void>((r) => s0.send('marker', 40022, h1.ipv4, () => r()));
+    await arrived(3);
+    await sendFrom(h2, 'the source', 40022, '232.2.2.2');
+    await arrived(4);
+    assert.deepEqual(got.slice(2), [`marker from ${h0.ipv4}`, `the source from ${h2.ipv4}`]);
+  });
+
+  test('createUdpServer: bad groups, a unicast bind with join, iface without join, an unknown interface', () => {
+    const h = () => {};
+    const bad: Array<[object, RegExp]> = [
+      [{ host: '0.0.0.0', join: '10.1.2.3' }, /not a multicast address/],
+      [{ host: '127.0.0.1', join: '239.1.1.1' }, /bind 0\.0\.0\.0 \(or the group address\)/],
+      [{ host: '0.0.0.0', iface: 'lo' }, /give join too/],
+      [
+        { host: '0.0.0.0', join: '239.1.1.1', iface: 'nosuch0' },
+        /Invalid iface 'nosuch0': no such interface/,
+      ],
+      [{ host: '239.1.1.1' }, /receives nothing without joining it/],
+    ];
+    for (const [o, re] of bad)
+      assert.throws(
+        () => createUdpServer(o, h),
+        (e: Error) => e instanceof ValidationError && re.test(e.message),
+      );
   });
 
   test('joining a group of the other family, or on an interface without IPv4, is a ValidationError', async (t) => {

@@ -110,6 +110,23 @@ describe('UdpPipe (nc -u -l)', () => {
     assert.throws(() => p.send('late'), ClosedError);
   });
 
+  test('allow/deny on the listener: denied datagrams never reach it and are counted', async () => {
+    const { p, next } = await pipe({ deny: '127.0.0.2', allow: '127.0.0.0/8' });
+    const port = p.server.address.port;
+    const bad = dgram.createSocket('udp4');
+    sockets.push(bad);
+    bad.bind(0, '127.0.0.2');
+    await once(bad, 'listening');
+    bad.send('denied', port, '127.0.0.1');
+    const good = await client();
+    good.send('allowed', port, '127.0.0.1');
+    assert.equal((await next('datagram')).data.toString(), 'allowed');
+    const stats = p.stats();
+    assert.equal(stats.denied, 1);
+    assert.equal(stats.datagramsIn, 1);
+    assert.throws(() => new UdpPipe({ allow: '10.0.0.0/40' }), ValidationError);
+  });
+
   test('ncat -u as the client', async (t) => {
     const ncat = requirePeer(t, 'ncat', 'apt-get install ncat');
     if (!ncat) return;
