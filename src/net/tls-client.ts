@@ -178,6 +178,11 @@ export function startTls(
     secure.once('secureConnect', () => {
       if (done) return;
       const session = describeSession(secure, identity, c, performance.now() - t0);
+      if (c.pin && session.accepted !== 'pinned') {
+        const got = session.certificate?.pin ?? 'none';
+        finish(new TlsError(`Certificate of ${target} is not the pinned one (it is ${got})`, 'PIN_MISMATCH'));
+        return;
+      }
       if (session.accepted === 'verified' && !session.verified) {
         finish(
           new TlsError(
@@ -187,12 +192,7 @@ export function startTls(
         );
         return;
       }
-      if (c.pin && session.accepted !== 'pinned') {
-        const got = session.certificate?.pin ?? 'none';
-        finish(new TlsError(`Certificate of ${target} is not the pinned one (it is ${got})`, 'PIN_MISMATCH'));
-        return;
-      }
-      finish(undefined);
+finish(undefined);
       resolve({ socket: secure, session });
     });
   });
