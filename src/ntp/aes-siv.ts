@@ -102,7 +102,9 @@ class Cmac {
  */
 export class SivKey {
   readonly #cmac: Cmac;
-  readonly #ecb: Cipher;
+  /** The CTR key, and its ECB cipher once needed (a key that only verifies empty plaintexts never needs it). */
+  readonly #k2: Buffer;
+  #ecb: Cipher | undefined;
   /** S2V's first value, CMAC(K1, <zero>): the same for every message under this key. */
   readonly #d0: Uint8Array;
 
@@ -117,8 +119,7 @@ export class SivKey {
       );
     }
     this.#cmac = new Cmac(key.subarray(0, 16));
-    this.#ecb = createCipheriv('aes-128-ecb', key.subarray(16), null);
-    this.#ecb.setAutoPadding(false);
+    this.#k2 = Buffer.from(key.subarray(16));
     this.#d0 = this.#cmac.mac(new Uint8Array(16));
   }
 
@@ -155,6 +156,10 @@ export class SivKey {
         q[i] = ((q[i] as number) + 1) & 0xff;
         if (q[i] !== 0) break;
       }
+    }
+    if (!this.#ecb) {
+      this.#ecb = createCipheriv('aes-128-ecb', this.#k2, null);
+      this.#ecb.setAutoPadding(false);
     }
     const stream = this.#ecb.update(counters);
     for (let i = 0; i < data.length; i++) out[16 + i] = (data[i] as number) ^ (stream[i] as number);
