@@ -33,7 +33,7 @@ import {
   type ZoneTrust,
 } from '../dnssec/validator.js';
 import { type DnsServer, parseDnsServer } from './server-address.js';
-import { type TraceTransport, udpThenTcp } from './trace-transport.js';
+import { queryOnce, type TraceTransport } from './trace-transport.js';
 
 /** Defaults of {@link TraceOptions}. */
 export const TRACE_DEFAULTS = {
@@ -338,7 +338,7 @@ function check(options: TraceOptions): Checked {
     validate: options.validate ?? false,
     anchors: options.trustAnchors ?? rootTrustAnchors(),
     port: parseInteger(options.port ?? TRACE_DEFAULTS.port, 'port', { min: 1, max: 65535 }),
-    transport: options.transport ?? udpThenTcp,
+    transport: options.transport ?? queryOnce,
     now: options.now,
   };
 }

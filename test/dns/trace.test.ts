@@ -20,7 +20,7 @@ import {
   trace,
   traceStream,
 } from '../../src/dns/trace.js';
-import { type TraceTransport, udpThenTcp } from '../../src/dns/trace-transport.js';
+import { queryOnce, type TraceTransport } from '../../src/dns/trace-transport.js';
 import { parseTrustAnchors, type TrustAnchor } from '../../src/dnssec/trust-anchor.js';
 import { type DnssecTree, missingTreePeer, startDnssecTree } from '../helpers/dnssec-tree.js';
 import { STRICT } from '../helpers/peers.js';
@@ -32,7 +32,7 @@ const asked: string[] = [];
 const loopbackOnly: TraceTransport = (q) => {
   asked.push(q.address);
   if (!q.address.startsWith('127.')) throw new Error(`a query to ${q.address} would leave loopback`);
-  return udpThenTcp(q);
+  return queryOnce(q);
 };
 
 type Verdict = 'secure' | 'insecure' | 'bogus' | 'failed';
