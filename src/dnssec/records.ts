@@ -9,6 +9,7 @@
  * @module
  */
 import { formatDnsName, lowerName, nameToWire, wireToLabels } from '../codec/dns-name.js';
+import { keyTag } from '../codec/dns-rdata.js';
 import { DNSSEC_ALGORITHMS, dnsTypeName } from '../codec/dns-types.js';
 import { BadPacketError } from '../core/errors.js';
 
@@ -139,26 +140,8 @@ export function nameLength(b: Uint8Array, p: number, what: string): number {
   }
 }
 
-/**
- * The key tag of a DNSKEY (RFC 4034 Appendix B): a 16-bit checksum over its RDATA that DS and RRSIG records
- * use to point at a key. Several keys may share a tag, so a tag narrows the search; it proves nothing.
- *
- * @param rdata - the DNSKEY's RDATA
- * @example
- * ```ts
- * keyTag(dnskeyRdata); // 20326 for the root KSK of 2017
- * ```
- */
-export function keyTag(rdata: Uint8Array): number {
-  if (rdata[3] === 1) {
-    // Algorithm 1 (RSA/MD5): the third and second octets from the end of the key.
-    return rdata.length >= 4 ? u16(rdata, rdata.length - 3) : 0;
-  }
-  let ac = 0;
-  for (let i = 0; i < rdata.length; i++) ac += i & 1 ? (rdata[i] as number) : (rdata[i] as number) << 8;
-  ac += (ac >> 16) & 0xffff;
-  return ac & 0xffff;
-}
+/** The key tag of a DNSKEY RDATA (RFC 4034 Appendix B), from the DNS codec. */
+export { keyTag };
 
 /**
  * Read a DNSKEY RDATA.
