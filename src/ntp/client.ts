@@ -17,6 +17,10 @@
  * - T1 and T4 come from the injectable clock, by default `performance.timeOrigin + performance.now()`.
  * - Tries and timing come from the shared exchange helper: `timeout` bounds the whole query (name lookup
  *   included), each try gets `tryTimeout` (by default an even share of the timeout).
+ * - The origin check stops blind spoofing, not an attacker on the path, who sees the request and can answer it
+ *   with any time. Against that, `nts` (Network Time Security, RFC 8915) or `key` (a symmetric key, RFC 5905
+ *   MAC / RFC 8573 CMAC) authenticate each reply before any other check: one that fails is dropped and counted
+ *   (`authFailures`), never used. With NTS the server given is the NTS-KE server; an NTS NAK runs NTS-KE again.
  *
  * @module
  */
@@ -54,6 +58,9 @@ import {
 } from '../core/errors.js';
 import { exchange } from '../core/exchange.js';
 import { checkTimeout, formatHostPort, parseHostPort, parseInteger } from '../core/validate.js';
+import { NtsClient, type NtsClientOptions, NtsNakError, ntsClientFor } from './nts-client.js';
+import type { AuthMode, ReplyAuthCheck, RequestAuthenticator } from './request-auth.js';
+import { type SymmetricKey, symmetricAuthenticator } from './symmetric-key.js';
 
 /** Options of {@link sntpQuery}. */
 export interface SntpQueryOptions {
@@ -73,6 +80,15 @@ export interface SntpQueryOptions {
   signal?: AbortSignal;
   /** Where T1 and T4 come from. @default systemClock (`performance.timeOrigin + performance.now()`) */
   clock?: Clock;
+  /**
+   * Network Time Security (RFC 8915). The server given is then the NTS-KE server (`HOST[:PORT]`, port 4460 by
+   * default, or `port`), which names the NTP server and port. `true` or TLS options (`ca`, `servername`, `pin`)
+   * make a client (kept for the same options object, so its cookies are reused); an {@link NtsClient} keeps its
+   * cookies across calls. The key exchange counts against `timeout`. @default none
+   */
+  nts?: true | NtsClientOptions | NtsClient;
+  /** A symmetric key (see `parseSymmetricKey`, `readKeyFile`): requests carry its MAC, replies must too. */
+  key?: SymmetricKey;
 }
 
 /** The defaults of {@link SntpQueryOptions}, in one place. */
@@ -128,8 +144,27 @@ export interface SntpResult {
   tries: number;
   /** Datagrams received and ignored because they failed a check. */
   ignored: number;
+  /** How the reply was authenticated: `none` (the origin check only), `nts` or `symmetric`. */
+  authenticated: 'none' | AuthMode;
+  /** The key's ID, when `symmetric`. */
+  keyId?: number;
+  /** Replies dropped because they failed authentication (counted in `ignored` too). */
+  authFailures: number;
+  /** With NTS: the NTS-KE server, whether this query ran a key exchange and how long it took, cookies left. */
+  nts?: NtsQueryInfo;
 }
 
+/** What an NTS query reports about NTS. */
+export interface NtsQueryInfo {
+  /** The NTS-KE server, `HOST:PORT`. */
+  keServer: string;
+  /** Whether NTS-KE ran for this query (no cookies yet, or after an NTS NAK). */
+  keyExchanged: boolean;
+  /** How long NTS-KE took, in ms, when it ran. */
+  keyExchangeMs?: number;
+  /** Cookies left in the jar after this query. */
+  cookies: number;
+}
 
 interface Target {
   server: string;
@@ -213,7 +248,22 @@ export function checkQueryOptions(options: SntpQueryOptions): Checked {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new ValidationError('Invalid signal: expected an AbortSignal');
   }
-  return { version, timeout, tryTimeout, retries, clock };
+  const checked: Checked = { version, timeout, tryTimeout, retries, clock };
+  const { nts, key } = options;
+  if (nts !== undefined && key !== undefined) {
+    throw new ValidationError('Options nts and key cannot be used together: choose NTS or a symmetric key');
+  }
+  if (key !== undefined) checked.auth = symmetricAuthenticator(key);
+  if (nts !== undefined) {
+    if (nts !== true && (typeof nts !== 'object' || nts === null)) {
+      throw new ValidationError(
+        'Invalid nts option: expected true, TLS options ({ ca, servername, pin }) or an NtsClient',
+      );
+    }
+    if (version !== 4) throw new ValidationError(`NTS needs NTP version 4, not ${version}`);
+    checked.nts = nts;
+  }
+  return checked;
 }
 
 /**
@@ -241,8 +291,74 @@ export async function sntpQuery(server: string, options: SntpQueryOptions = {}):
   }
   const checked = checkQueryOptions(options);
   const deadline = new Deadline(checked.timeout, server);
+  if (checked.nts) {
+    return queryNts(ntsClientFor(server, ntsWithPort(checked.nts, options.port)), checked, options, deadline);
+  }
   const target = await resolveServer(server, options, deadline);
   return queryResolved(target, checked, options.signal, deadline);
+}
+
+/** @internal With NTS, `port` is the NTS-KE port. */
+export function ntsWithPort(
+  nts: true | NtsClientOptions | NtsClient,
+  port: number | undefined,
+): true | NtsClientOptions | NtsClient {
+  if (port === undefined || nts instanceof NtsClient) return nts;
+  return nts === true ? { port } : nts.port === undefined ? { ...nts, port } : nts;
+}
+
+/**
+ * One NTS-protected query: a session from the client (NTS-KE when it has no cookie), the NTP server it names,
+ * then the query with each request sealed and each reply verified. An NTS NAK forgets the session and runs
+ * NTS-KE once more.
+ *
+ * @internal shared with getNetworkTime
+ */
+export async function queryNts(
+  client: NtsClient,
+  opts: Checked,
+  options: Pick<SntpQueryOptions, 'family' | 'signal'>,
+  deadline: Deadline,
+): Promise<SntpResult> {
+  const signal = options.signal;
+  for (let round = 0; ; round++) {
+    const t0 = performance.now();
+    const left = deadline.remaining();
+    const { session, keyExchanged } = await client.ensureSession({
+      ...(left !== undefined ? { timeout: left } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    const keyExchangeMs = keyExchanged ? performance.now() - t0 : undefined;
+    const ntp = formatHostPort(session.ke.ntpServer, session.ke.ntpPort);
+    const target = await resolveServer(ntp, { ...options, port: session.ke.ntpPort }, deadline);
+    try {
+      const r = await queryResolved(
+        { ...target, server: client.keServer },
+        opts,
+        signal,
+        deadline,
+        client.authenticator(),
+      );
+      return {
+        ...r,
+        nts: {
+          keServer: client.keServer,
+          keyExchanged,
+          ...(keyExchangeMs !== undefined ? { keyExchangeMs } : {}),
+          cookies: client.session?.cookies.length ?? 0,
+        },
+      };
+    } catch (err) {
+      if (!(err instanceof NtsNakError)) throw err;
+      client.reset();
+      if (round > 0 || keyExchanged) {
+        throw new NtsNakError(
+          `${err.message}, even with cookies from a fresh key exchange with ${client.keServer}`,
+        );
+      }
+      debug('ntp', `NTS NAK from ${target.label}: running NTS-KE again`, { keServer: client.keServer });
+    }
+  }
 }
 
 /** @internal checked options of one query */
@@ -252,6 +368,10 @@ export interface Checked {
   tryTimeout: number | undefined;
   retries: number;
   clock: Clock;
+  /** Seals requests and verifies replies (a symmetric key). */
+  auth?: RequestAuthenticator;
+  /** NTS, as given. */
+  nts?: true | NtsClientOptions | NtsClient;
 }
 
 let primed: Promise<void> | undefined;
@@ -310,15 +430,16 @@ function prime(): Promise<void> {
   return primed;
 }
 
-/** @internal one query to a resolved server */
+/** @internal one query to a resolved server (`auth`: NTS for this query; else the options' key, if any) */
 export async function queryResolved(
   target: Target,
   opts: Checked,
   signal: AbortSignal | undefined,
   deadline: Deadline,
+  auth: RequestAuthenticator | undefined = opts.auth,
 ): Promise<SntpResult> {
   await prime();
-  return query(target, opts, signal, deadline);
+  return query(target, opts, signal, deadline, auth);
 }
 
 /** The outcome of checking one datagram against the query it may answer. */
@@ -417,11 +538,17 @@ async function query(
   opts: Checked,
   signal: AbortSignal | undefined,
   deadline: Deadline,
+  auth?: RequestAuthenticator,
 ): Promise<SntpResult> {
   const { version, clock, retries } = opts;
   const socket = dgram.createSocket({ type: target.family === 6 ? 'udp6' : 'udp4' });
-  const pending = new Map<bigint, { t1Ms: number; attempt: number }>();
+  const pending = new Map<
+    bigint,
+    { t1Ms: number; attempt: number; verify?: (reply: Uint8Array) => ReplyAuthCheck }
+  >();
   let ignored = 0;
+  let authFailures = 0;
+  let lastAuthFailure = '';
   let closed = false;
   const closeSocket = () => {
     if (closed) return;
@@ -453,6 +580,10 @@ async function query(
       deadline,
       tryTimeout: opts.tryTimeout,
       signal,
+      timeoutDetail: () =>
+        authFailures > 0
+          ? `; ${authFailures} ${authFailures === 1 ? 'reply' : 'replies'} failed authentication: ${lastAuthFailure}`
+          : '',
     },
     (ctl) => {
       const ignore = (reason: string, from: string) => {
@@ -471,6 +602,24 @@ async function query(
           return;
         }
         const p = decodeNtpPacket(msg);
+        if (auth) {
+          // Authentication first: nothing an unauthenticated reply says (not even a kiss-o'-death) is used.
+          const sent = pending.get(p.originTimestamp);
+          if (!sent?.verify) return ignore('origin timestamp does not match any request sent', from);
+          const a = sent.verify(msg);
+          if (!a.ok) {
+            if (a.nak) {
+              return ctl.reject(
+                new NtsNakError(
+                  `NTP server ${target.label} answered NTS NAK (it does not accept the cookie)`,
+                ),
+              );
+            }
+            authFailures++;
+            lastAuthFailure = a.reason;
+            return ignore(`failed authentication: ${a.reason}`, from);
+          }
+        }
         const verdict = checkReply(p, { version, pending, t4Ms, label: target.label });
         if (verdict.kind === 'ignore') return ignore(verdict.reason, from);
         if (verdict.kind === 'fail') return ctl.reject(verdict.error);
@@ -510,15 +659,20 @@ async function query(
           destinationTime: unixMsToNtp(t4Ms),
           tries: ctl.attempt,
           ignored,
+          authenticated: auth?.mode ?? 'none',
+          ...(auth?.keyId !== undefined ? { keyId: auth.keyId } : {}),
+          authFailures,
         });
       });
       socket.on('error', (err) => ctl.reject(toSoketError(err, `Cannot reach NTP server ${target.label}`)));
       return {
         send(attempt) {
           const c = cookie();
-          const request = encodeNtpPacket({ version, mode: NtpMode.client, transmitTimestamp: c });
+          const header = encodeNtpPacket({ version, mode: NtpMode.client, transmitTimestamp: c });
+          const sealed = auth?.seal(header);
+          const request = sealed?.packet ?? header;
           const t1Ms = clock.now();
-          pending.set(c, { t1Ms, attempt });
+          pending.set(c, { t1Ms, attempt, ...(sealed ? { verify: sealed.verify } : {}) });
           socket.send(request, (err) => {
             if (err) ctl.reject(toSoketError(err, `Cannot send to NTP server ${target.label}`));
           });

@@ -12,7 +12,9 @@ import { debug } from '../core/debug.js';
 import {
   AbortError,
   KissOfDeathError,
+  NtsError,
   SoketError,
+  TlsError,
   toSoketError,
   UnsynchronizedError,
   ValidationError,
@@ -20,12 +22,15 @@ import {
 import { parseHostPort, parseInteger } from '../core/validate.js';
 import {
   checkQueryOptions,
+  ntsWithPort,
+  queryNts,
   queryResolved,
   resolveServer,
   SNTP_QUERY_DEFAULTS,
   type SntpQueryOptions,
   type SntpResult,
 } from './client.js';
+import { type NtsClient, ntsClientFor } from './nts-client.js';
 
 /** Options of {@link getNetworkTime}: those of `sntpQuery` (applied to each query) and these. */
 export interface NetworkTimeOptions extends SntpQueryOptions {
@@ -122,9 +127,12 @@ export async function getNetworkTime(
       // Stagger the servers so that their replies do not reach the event loop at the same moment (one reply
       // waiting behind another's handler would count the wait as network delay).
       if (index > 0) await sleep(index * STAGGER_MS, options.signal);
-      let target: Awaited<ReturnType<typeof resolveServer>>;
+      let target: Awaited<ReturnType<typeof resolveServer>> | undefined;
+      let nts: NtsClient | undefined;
       try {
-        target = await resolveServer(server, options, new Deadline(checked.timeout, server));
+        // With NTS the server is the NTS-KE server; its client (and cookies) serve every sample.
+        if (checked.nts) nts = ntsClientFor(server, ntsWithPort(checked.nts, options.port));
+        else target = await resolveServer(server, options, new Deadline(checked.timeout, server));
       } catch (err) {
         if (err instanceof AbortError || err instanceof ValidationError) throw err;
         out.error = toSoketError(err);
@@ -134,12 +142,14 @@ export async function getNetworkTime(
       for (let i = 0; i < samples; i++) {
         if (i > 0 && interval > 0) await sleep(interval, options.signal);
         try {
-          const r = await queryResolved(
-            target,
-            checked,
-            options.signal,
-            new Deadline(checked.timeout, target.label),
-          );
+          const r = nts
+            ? await queryNts(nts, checked, options, new Deadline(checked.timeout, server))
+            : await queryResolved(
+                target as Awaited<ReturnType<typeof resolveServer>>,
+                checked,
+                options.signal,
+                new Deadline(checked.timeout, (target as { label: string }).label),
+              );
           out.samples.push(r);
         } catch (err) {
           if (err instanceof AbortError) throw err;
@@ -147,6 +157,8 @@ export async function getNetworkTime(
           out.error = toSoketError(err);
           // A kiss-o'-death asks us to stop (DENY, RSTR) or slow down (RATE): either way, no more samples now.
           if (err instanceof KissOfDeathError || err instanceof UnsynchronizedError) break;
+          // A certificate that is not trusted or an NTS-KE server that refuses will not change by asking again.
+          if (err instanceof TlsError || err instanceof NtsError) break;
         }
       }
       const best = lowestDelay(out.samples);

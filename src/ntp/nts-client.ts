@@ -359,3 +359,60 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) d |= (a[i] as number) ^ (b[i] as number);
   return d === 0;
 }
+
+/**
+ * The NTP server answered NTS NAK: it no longer accepts this client's cookies (its keys rotated, or it
+ * restarted). The query runs NTS-KE again; a second NAK in a row is reported as this error.
+ *
+ * @example
+ * ```ts
+ * try { await sntpQuery(server, { nts }); } catch (err) { if (err instanceof NtsNakError) nts.reset(); }
+ * ```
+ */
+export class NtsNakError extends NtsError {
+  override name = 'NtsNakError';
+}
+
+const clientCache = new WeakMap<object, Map<string, NtsClient>>();
+
+/**
+ * The NTS client for a server under an `nts` option: the given {@link NtsClient} (which must be for this
+ * server), a new one for `true`, or — for an options object — one kept for that object, so calls that pass
+ * the same options (a watch loop) keep using the same cookies.
+ *
+ * @param server - the NTS-KE server, `HOST[:PORT]`
+ * @param nts - `true`, TLS options, or a client
+ * @returns the client
+ * @throws {ValidationError} for an NtsClient of another server, or options that are not an object
+ * @example
+ * ```ts
+ * const options = { ca };
+ * ntsClientFor('127.0.0.1:4460', options) === ntsClientFor('127.0.0.1:4460', options); // true
+ * ```
+ */
+export function ntsClientFor(server: string, nts: true | NtsClientOptions | NtsClient): NtsClient {
+  if (nts instanceof NtsClient) {
+    const { host, port } = parseHostPort(server, { defaultPort: nts.port });
+    if (host !== nts.host || port !== nts.port) {
+      throw new ValidationError(`The NtsClient is for ${nts.keServer}, not for '${server}'`);
+    }
+    return nts;
+  }
+  if (nts === true) return new NtsClient(server);
+  if (typeof nts !== 'object' || nts === null) {
+    throw new ValidationError(
+      'Invalid nts option: expected true, TLS options ({ ca, servername, pin }) or an NtsClient',
+    );
+  }
+  let byServer = clientCache.get(nts);
+  if (!byServer) {
+    byServer = new Map();
+    clientCache.set(nts, byServer);
+  }
+  let client = byServer.get(server);
+  if (!client) {
+    client = new NtsClient(server, nts);
+    byServer.set(server, client);
+  }
+  return client;
+}

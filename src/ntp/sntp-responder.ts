@@ -10,6 +10,11 @@
  *   per interval (written by the codec) and silence otherwise.
  * - The leap indicator comes from the kernel's clock state (adjtimex) when it can be read: a clock no daemon
  *   keeps synchronised is announced as LI = 3 and stratum 16. `refresh()` re-reads it (once a second).
+ * - Whatever follows the header must be well-formed extension fields and MAC (RFC 7822), or the request is
+ *   dropped as malformed. With `nts` cookie keys and/or symmetric `keys`, the authentication step
+ *   ({@link NtpServerAuth}) runs after the rate limit: NTS requests get authenticated replies with fresh cookies
+ *   (or an NTS NAK), MAC'd requests a reply with the same key's MAC; failures are dropped and counted. The
+ *   transmit time is written before the final seal, so only one AEAD operation or digest follows it.
  *
  * @module
  */
@@ -20,16 +25,26 @@ import {
   refIdToText,
   writeKissOfDeath,
 } from '../codec/ntp.js';
+import { ntpTailError } from '../codec/ntp-extensions.js';
 import { secondsToNtpShort, writeNtpTimestampMs } from '../codec/ntp-timestamp.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { debug } from '../core/debug.js';
 import { ValidationError } from '../core/errors.js';
 import { parseInteger } from '../core/validate.js';
 import { readKernelClock } from '../platform/kernel-clock.js';
+import { NtsCookieKeys } from './nts-cookies.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { NtpServerAuth, type ServerAuthCheck } from './server-auth.js';
+import type { SymmetricKeys } from './symmetric-key.js';
+
+const NO_AUTH: ServerAuthCheck = { kind: 'none' };
 
 /** What the responder announces and how it limits clients. */
 export interface SntpResponderOptions {
+  /** NTS (RFC 8915): the cookie keys shared with the NTS-KE server (see `createNtsKeServer`). @default none */
+  nts?: NtsCookieKeys;
+  /** Symmetric keys by ID (see `readKeyFile`): MAC'd requests are answered with the same key's MAC. @default none */
+  keys?: SymmetricKeys;
   /** Stratum to announce (1–15). @default 10 (like chrony's `local` clock) */
   stratum?: number;
   /**
@@ -84,6 +99,21 @@ export interface SntpServerStats {
   };
   /** Errors the socket reported for sends (ENOBUFS under overload, ...). */
   sendErrors: number;
+  /** Authentication (absent on a path that does not authenticate). */
+  auth?: SntpAuthStats;
+}
+
+/** Authentication counters of an SNTP server. */
+export interface SntpAuthStats {
+  /** Replies authenticated with NTS. */
+  nts: number;
+  /** Replies authenticated with a symmetric key. */
+  symmetric: number;
+  /** NTS NAKs sent (a cookie the server cannot open, an authenticator that does not verify). */
+  naks: number;
+  /** Requests dropped: a MAC with an unknown key or a wrong digest, NTS fields missing or repeated, or NTS or
+   * keys not enabled here. */
+  failed: number;
 }
 
 /** Where the announced leap indicator comes from. */
@@ -122,6 +152,7 @@ export function emptySntpStats(): SntpServerStats {
     kod: 0,
     dropped: { malformed: 0, notClient: 0, rateLimited: 0 },
     sendErrors: 0,
+    auth: { nts: 0, symmetric: 0, naks: 0, failed: 0 },
   };
 }
 
@@ -149,6 +180,8 @@ export class SntpResponder {
   readonly #leapOption: 'kernel' | LeapIndicator;
   readonly #fallbackLeap: LeapIndicator;
   readonly #limiter: RateLimiter | undefined;
+  /** The tail check and authentication step. */
+  readonly #auth: NtpServerAuth;
   readonly #kodPoll: number;
   readonly #template = new Uint8Array(NTP_HEADER_LENGTH);
   readonly #templateTail: Uint8Array;
@@ -206,6 +239,16 @@ export class SntpResponder {
     this.#kodPoll = this.#limiter
       ? Math.min(17, Math.max(0, Math.ceil(Math.log2(this.#limiter.interval / 1000))))
       : 0;
+    if (options.nts !== undefined && !(options.nts instanceof NtsCookieKeys)) {
+      throw new ValidationError('Invalid nts: expected NtsCookieKeys (shared with the NTS-KE server)');
+    }
+    if (options.keys !== undefined && !(options.keys instanceof Map)) {
+      throw new ValidationError('Invalid keys: expected a Map of symmetric keys by ID (see readKeyFile)');
+    }
+    this.#auth = new NtpServerAuth({
+      ...(options.nts ? { nts: options.nts } : {}),
+      ...(options.keys ? { keys: options.keys } : {}),
+    });
     // Bytes 3..23 of every reply (precision, root delay, root dispersion, reference ID and time).
     const view = new DataView(this.#template.buffer);
     view.setInt8(3, this.precision);
@@ -272,7 +315,7 @@ export class SntpResponder {
   /** A copy of the counters. */
   snapshot(): SntpServerStats {
     const s = this.stats;
-    return { ...s, dropped: { ...s.dropped } };
+    return { ...s, dropped: { ...s.dropped }, ...(s.auth ? { auth: { ...s.auth } } : {}) };
   }
 
   /** Zero the counters. */
@@ -313,7 +356,12 @@ export class SntpResponder {
       stats.dropped.malformed++;
       return undefined;
     }
-    // The reply is built in the request's own buffer: never larger than the request, no allocation.
+    // Extension fields and MAC must be well-formed (RFC 7822); checked before the rate limit, it costs nothing.
+    if (msg.length > NTP_HEADER_LENGTH && ntpTailError(msg) !== undefined) {
+      stats.dropped.malformed++;
+      return undefined;
+    }
+    // The reply header is built in the request's own buffer: never larger than the request, no allocation.
     const reply = msg.length === NTP_HEADER_LENGTH ? msg : msg.subarray(0, NTP_HEADER_LENGTH);
     if (this.#limiter && limit) {
       const decision = this.#limiter.check(address, this.clock.monotonic());
@@ -322,11 +370,29 @@ export class SntpResponder {
           stats.dropped.rateLimited++;
           return undefined;
         }
+        // An authenticated client gets an authenticated kiss-o'-death (it would ignore any other); one that
+        // fails authentication gets nothing.
+        const kodCheck = msg.length === NTP_HEADER_LENGTH ? NO_AUTH : this.#auth.check(msg);
+        if (kodCheck.kind === 'drop' || kodCheck.kind === 'nak') {
+          stats.dropped.rateLimited++;
+          return undefined;
+        }
         writeKissOfDeath(reply, { code: 'RATE', minPoll: this.#kodPoll, precision: this.precision });
         stats.kod++;
         debug('ntp', `server: rate limit, sent RATE to ${address}`);
-        return reply;
+        return kodCheck.kind === 'none' ? reply : this.#auth.seal(kodCheck, reply);
       }
+    }
+    const check = msg.length === NTP_HEADER_LENGTH ? NO_AUTH : this.#auth.check(msg);
+    if (check.kind === 'drop') {
+      if (check.reason === 'malformed') stats.dropped.malformed++;
+      else if (stats.auth) stats.auth.failed++;
+      return undefined;
+    }
+    if (check.kind === 'nak') {
+      writeKissOfDeath(reply, { code: 'NTSN', minPoll: -128, precision: this.precision });
+      if (stats.auth) stats.auth.naks++;
+      return this.#auth.seal(check, reply);
     }
     reply.copyWithin(24, 40, 48); // origin = request transmit, bit for bit
     reply[0] = (this.#leap << 6) | (version << 3) | 4; // poll (byte 2) stays as the client sent it
@@ -335,6 +401,8 @@ export class SntpResponder {
     writeNtpTimestampMs(reply, 32, rxMs);
     writeNtpTimestampMs(reply, 40, this.clock.now()); // transmit timestamp: last thing before the send
     stats.answered++;
-    return reply;
+    if (check.kind === 'none') return reply;
+    if (stats.auth) stats.auth[check.kind === 'nts' ? 'nts' : 'symmetric']++;
+    return this.#auth.seal(check, reply);
   }
 }
