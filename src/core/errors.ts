@@ -15,6 +15,7 @@
  * | `SOKET_CLOSED`           | `ClosedError`         | the socket or server was already closed             |
  * | `SOKET_TLS`              | `TlsError`            | TLS handshake failed or certificate not accepted    |
  * | `SOKET_NTS`              | `NtsError`            | NTS key establishment or NTS-protected NTP failed   |
+ * | `SOKET_TRACE`            | `TraceError`          | a DNS trace could not finish (no server, loop, limit) |
  * | DNS code (`ENOTFOUND`)   | `DnsError`            | a DNS lookup failed; `hostname`, `rrtype`, `server` |
  * | OS code (`ECONNREFUSED`) | `NetworkError`        | a system call failed; `syscall`, `address`, `port`  |
  *
@@ -279,6 +280,33 @@ export class NtsError extends SoketError {
   override name = 'NtsError';
   constructor(message: string, options: SoketErrorOptions = {}) {
     super(message, 'SOKET_NTS', options);
+  }
+}
+
+/** Why a trace stopped. */
+export type TraceErrorReason = 'no-servers' | 'loop' | 'step-limit' | 'chain-limit';
+
+/**
+ * An iterative DNS trace (`trace`, `soket resolve --trace`) could not finish: no server of a zone answered
+ * (`no-servers`), name servers that can only be found through each other (`loop`), the step limit
+ * (`step-limit`) or a CNAME chain too long or looping (`chain-limit`).
+ *
+ * @example
+ * ```ts
+ * throw new TraceError('No server of example.test. answered www.example.test. A (2 tried: ...)', 'no-servers', 'example.test.');
+ * ```
+ */
+export class TraceError extends SoketError {
+  override name = 'TraceError';
+  /** Why it stopped. */
+  readonly reason: TraceErrorReason;
+  /** The zone being asked when it stopped. */
+  readonly zone: string;
+
+  constructor(message: string, reason: TraceErrorReason, zone: string, options: SoketErrorOptions = {}) {
+    super(message, 'SOKET_TRACE', options);
+    this.reason = reason;
+    this.zone = zone;
   }
 }
 

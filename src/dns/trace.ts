@@ -18,7 +18,7 @@ import { isIP } from 'node:net';
 import { type DnsMessage, type ResourceRecord, rdataText } from '../codec/dns.js';
 import { dnsClassNumber, dnsRcodeNumber, dnsTypeName, dnsTypeNumber } from '../codec/dns-types.js';
 import { Deadline, throwIfAborted } from '../core/deadline.js';
-import { SoketError, TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
+import { TimeoutError, TraceError, toSoketError, ValidationError } from '../core/errors.js';
 import { checkTimeout, parseInteger } from '../core/validate.js';
 import { isSubdomain, joinLabels, labelCount, splitLabels } from '../dnssec/canonical.js';
 import { canonicalName, type DnssecRecord, T } from '../dnssec/records.js';
@@ -245,34 +245,6 @@ export interface TraceResult {
 
 /** What {@link traceStream} yields. */
 export type TraceEvent = TraceStep | TraceDnssecEvent | TraceResult;
-
-/**
- * A trace could not finish: no server of a zone answered, a delegation loop, the step or chain limit.
- *
- * @example
- * ```ts
- * try { await trace('www.example.test', { rootHints }); }
- * catch (err) { if (err instanceof TraceError) console.log(err.reason); } // 'no-servers'
- * ```
- */
-export class TraceError extends SoketError {
-  override name = 'TraceError';
-  /** `no-servers`, `loop`, `step-limit`, `chain-limit`. */
-  readonly reason: 'no-servers' | 'loop' | 'step-limit' | 'chain-limit';
-  /** The zone being asked when it stopped. */
-  readonly zone: string;
-
-  constructor(
-    message: string,
-    reason: TraceError['reason'],
-    zone: string,
-    options: { cause?: unknown } = {},
-  ) {
-    super(message, 'SOKET_TRACE', options);
-    this.reason = reason;
-    this.zone = zone;
-  }
-}
 
 interface NameServer {
   name: string;

@@ -9,11 +9,10 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { AbortError, TimeoutError, ValidationError } from '../../src/core/errors.js';
+import { AbortError, TimeoutError, TraceError, ValidationError } from '../../src/core/errors.js';
 import {
   parseRootHints,
   type RootHint,
-  TraceError,
   type TraceEvent,
   type TraceOptions,
   type TraceStep,
