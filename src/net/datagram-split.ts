@@ -41,6 +41,8 @@ export interface SplitOptions {
   split?: DatagramSplit;
   /** The largest datagram allowed: a longer line, or a whole stream (`none`), is an error. @default 65507 */
   maxSize?: number;
+  /** `line`: keep each line's `\n` (and `\r`) in its datagram, as netcat sends lines. @default false */
+  keepNewline?: boolean;
 }
 
 function toBytes(chunk: Uint8Array | string): Uint8Array {
@@ -50,8 +52,8 @@ function toBytes(chunk: Uint8Array | string): Uint8Array {
 /**
  * Cut a stream of chunks into datagrams.
  *
- * - `line`: each `\n`-terminated line is one datagram without its `\n` (and without a `\r` before it); a last
- *   line without `\n` is one too. An empty line is an empty datagram.
+ * - `line`: each `\n`-terminated line is one datagram without its `\n` (and without a `\r` before it; with
+ *   `keepNewline` both stay); a last line without `\n` is one too. An empty line is an empty datagram.
  * - `none`: everything until the end is one datagram.
  * - a number N: pieces of N bytes; the last may be shorter.
  *
@@ -70,6 +72,7 @@ export async function* splitDatagrams(
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const split = options.split ?? 'line';
   const max = options.maxSize ?? MAX_SPLIT_DATAGRAM;
+  const keep = options.keepNewline ?? false;
   if (typeof split === 'number') {
     if (split > max) {
       throw new ValidationError(`Invalid split ${split}: larger than the largest datagram (${max} bytes)`);
@@ -127,11 +130,13 @@ export async function* splitDatagrams(
         }
         break;
       }
+      const cut = keep ? nl + 1 : nl;
       let line: Uint8Array =
-        carry.length === 0 ? chunk.subarray(0, nl) : Buffer.concat([...carry, chunk.subarray(0, nl)]);
+        carry.length === 0 ? chunk.subarray(0, cut) : Buffer.concat([...carry, chunk.subarray(0, cut)]);
       carry = [];
       carrySize = 0;
-      if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+      if (!keep && line.length > 0 && line[line.length - 1] === 0x0d)
+        line = line.subarray(0, line.length - 1);
       if (line.length > max) throw tooLong();
       yield line;
       chunk = chunk.subarray(nl + 1);
@@ -139,7 +144,7 @@ export async function* splitDatagrams(
   }
   if (carrySize > 0) {
     let line: Uint8Array = Buffer.concat(carry);
-    if (line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+    if (!keep && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
     if (line.length > max) throw tooLong();
     yield line;
   }

@@ -54,6 +54,16 @@ describe('splitDatagrams', () => {
     );
   });
 
+  test('line with keepNewline: each datagram keeps its line ending, as netcat sends lines', async () => {
+    const got = await all(
+      splitDatagrams(chunks('a\nb', 'c\r\n', 'last'), { split: 'line', keepNewline: true }),
+    );
+    assert.deepEqual(
+      got.map((d) => Buffer.from(d).toString()),
+      ['a\n', 'bc\r\n', 'last'],
+    );
+  });
+
   test('none: the whole input; a number: fixed-size pieces', async () => {
     const none = await all(splitDatagrams(chunks('a\nb', 'c'), { split: 'none' }));
     assert.deepEqual(

@@ -22,6 +22,7 @@ import {
   parseInteger,
   parsePort,
 } from '../../core/validate.js';
+import { parseDatagramSplit } from '../../net/datagram-split.js';
 import { UDP_REQUEST_DEFAULTS, type UdpReply, udpRequest } from '../../net/udp-client.js';
 import {
   parseUdpMode,
@@ -45,8 +46,24 @@ import {
 import { formatBytes, formatMs } from '../format.js';
 import type { Io } from '../io.js';
 import { addSocketOptionFlags, hasSocketOptions, socketOptionsFromFlags } from '../socket-flags.js';
+import { type AccessFlags, accessFromFlags, addAccessFlags } from '../stream-flags.js';
+import { addUdpConnectCommand } from '../udp-connect.js';
+import {
+  addUdpJoinFlags,
+  addUdpSendFlags,
+  type UdpJoinFlags,
+  type UdpSendFlags,
+  udpJoinOptionsFromFlags,
+  udpSendOptionsFromFlags,
+  wildcardForJoins,
+  withoutTtl,
+} from '../udp-flags.js';
+import { udpPipeCommand } from '../udp-pipe.js';
 
-interface ListenFlags extends Record<string, unknown> {
+interface ListenFlags extends AccessFlags, UdpJoinFlags, Record<string, unknown> {
+  lock?: boolean;
+  split?: string;
+  hex?: boolean;
   mode?: string;
   reply?: string;
   log?: boolean;
@@ -54,7 +71,7 @@ interface ListenFlags extends Record<string, unknown> {
   quiet?: boolean;
 }
 
-interface SendFlags extends Record<string, unknown> {
+interface SendFlags extends UdpSendFlags, Record<string, unknown> {
   message?: string;
   timeout?: string;
   tryTimeout?: string;
@@ -100,7 +117,45 @@ function listenText(quiet: boolean) {
 }
 
 async function listen(io: Io, address: string, flags: ListenFlags) {
-  const { host, port } = parseHostPort(address, { defaultHost: UDP_SERVER_DEFAULTS.host, allowZero: true });
+  const groups = udpJoinOptionsFromFlags(flags);
+  // A socket bound to 127.0.0.1 receives no multicast: with --join and no host, bind the wildcard address.
+  const barePort = /^:?\d+$/.test(address.trim());
+  const defaultHost = groups.join && barePort ? wildcardForJoins(groups.join) : UDP_SERVER_DEFAULTS.host;
+  const { host, port } = parseHostPort(address.trim().replace(/^:/, ''), { defaultHost, allowZero: true });
+  const access = accessFromFlags(flags);
+  if (flags.mode === 'pipe') {
+    for (const [flag, v] of [
+      ['--reply', flags.reply],
+      ['--log', flags.log],
+    ] as const) {
+      if (v !== undefined) throw new ValidationError(`Option ${flag} does not apply to --mode pipe`);
+    }
+    if (flags.ipv6Only && !host.includes(':')) {
+      throw new ValidationError(`Option --ipv6-only needs an IPv6 listen address such as [::], not ${host}`);
+    }
+    const socketOptions = socketOptionsFromFlags(flags);
+    return udpPipeCommand(
+      io,
+      {
+        host,
+        port,
+        ...(flags.ipv6Only ? { ipv6Only: true } : {}),
+        ...(flags.lock ? { lock: true } : {}),
+        ...(hasSocketOptions(socketOptions) ? { socketOptions } : {}),
+        ...(access ? { access } : {}),
+        ...groups,
+      },
+      parseDatagramSplit(flags.split ?? 'line', '--split'),
+      Boolean(flags.hex),
+    );
+  }
+  for (const [flag, v] of [
+    ['--lock', flags.lock],
+    ['--split', flags.split],
+    ['--hex', flags.hex],
+  ] as const) {
+    if (v !== undefined) throw new ValidationError(`Option ${flag} needs --mode pipe`);
+  }
   let mode: UdpMode = flags.mode !== undefined ? parseUdpMode(flags.mode) : 'echo';
   if (flags.reply !== undefined) {
     if (flags.mode === undefined) mode = 'reply';
@@ -114,6 +169,9 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
   const options: UdpServerOptions = { host, port, signal: io.signal };
   if (flags.ipv6Only) options.ipv6Only = true;
   if (hasSocketOptions(socketOptions)) options.socketOptions = socketOptions;
+  if (access) options.access = access;
+  if (groups.join) options.join = groups.join;
+  if (groups.iface) options.iface = groups.iface;
   const reply = mode === 'reply' ? (flags.reply ?? DEFAULT_REPLY) : undefined;
   // Datagrams beyond the queue (a stdout that is not read) are dropped and counted: UDP may lose them.
   const queue = new EventQueue<UdpListenEvent>();
@@ -193,7 +251,9 @@ async function send(io: Io, hostArg: string, portArg: string, flags: SendFlags) 
   const host = parseHost(hostArg);
   const port = parsePort(portArg);
   exclusive({ '-4': flags.ipv4, '-6': flags.ipv6 });
-  const socketOptions = socketOptionsFromFlags(flags);
+  const { ttl, ...groupOptions } = udpSendOptionsFromFlags(flags, host);
+  const socketOptions = socketOptionsFromFlags(withoutTtl(flags));
+  if (ttl !== undefined) socketOptions.ttl = ttl;
   const timeout =
     flags.timeout !== undefined
       ? parseDuration(flags.timeout, '--timeout', { allowZero: false })
@@ -224,6 +284,7 @@ async function send(io: Io, hostArg: string, portArg: string, flags: SendFlags) 
     bufferSize,
     family: flags.ipv4 ? 4 : flags.ipv6 ? 6 : 0,
     signal: io.signal,
+    ...groupOptions,
     ...(hasSocketOptions(socketOptions) ? { socketOptions } : {}),
   });
   // Not an exception when truncated: the reply is printed (as far as the buffer holds it); exit 1 says bytes were lost.
@@ -234,7 +295,9 @@ async function send(io: Io, hostArg: string, portArg: string, flags: SendFlags) 
 }
 
 export function register(program: Command, run: Runner): void {
-  const udp = program.command('udp').description('UDP server (echo, reply, print) and request client');
+  const udp = program
+    .command('udp')
+    .description('UDP server (echo, reply, print, pipe), request client, and interactive connect (nc -u)');
 
   const listenCmd = udp
     .command('listen')
@@ -243,25 +306,41 @@ export function register(program: Command, run: Runner): void {
       '<address>',
       `[HOST:]PORT to bind (HOST defaults to ${UDP_SERVER_DEFAULTS.host}; [::]:PORT is dual stack; port 0 picks one)`,
     )
-    .option('-m, --mode <mode>', `what to do with each datagram: ${UDP_MODES.join(', ')} (default: echo)`)
+    .option(
+      '-m, --mode <mode>',
+      `what to do with each datagram: ${[...UDP_MODES, 'pipe'].join(', ')} (default: echo)`,
+    )
     .option(
       '--reply <text>',
       `reply mode: the answer to each datagram, sent as is, no newline added (default: "${DEFAULT_REPLY}")`,
     )
     .option('--log', 'log each datagram on stderr')
     .option('--ipv6-only', 'with [::], accept IPv6 clients only')
-    .option('-q, --quiet', 'with --log: log only the start and the totals');
+    .option('-q, --quiet', 'with --log: log only the start and the totals')
+    .option('--lock', 'pipe mode: answer only the first peer and ignore the others (as nc -u -l does)')
+    .option('--split <how>', 'pipe mode: how stdin becomes datagrams: line, none or BYTES (default: line)')
+    .option('--hex', 'pipe mode: dump both directions as hex on stderr (> sent, < received)');
+  addUdpJoinFlags(listenCmd);
+  addAccessFlags(listenCmd);
   addSocketOptionFlags(listenCmd, 'udp')
     .addHelpText(
       'after',
       `
 Modes: echo sends each datagram back; reply answers each with --reply TEXT; print writes each to stdout as
-"[ADDRESS] text" (when stdout falls behind, datagrams are dropped and counted). Ctrl-C or SIGTERM stops and
-prints the counters. With --json, stdout has one JSON object per event: listening, datagram, message, stopped.
+"[ADDRESS] text" (when stdout falls behind, datagrams are dropped and counted); pipe (like nc -u -l) writes
+each datagram to stdout unchanged and sends each stdin line back to the most recent sender (--lock: only the
+first). A listener bound to 0.0.0.0 also receives broadcasts to its port; --join receives multicast groups
+(with --join and a bare PORT it binds 0.0.0.0, or [::] for IPv6 groups). --allow/--deny drop datagrams from
+other peers (counted). Ctrl-C or SIGTERM stops and prints the counters. With --json, stdout has one JSON
+object per event: listening, datagram, message, stopped (pipe mode: listening, peer, datagram, sent, stopped).
 ${examples([
   'soket udp listen 9000',
   'soket udp listen 0 --mode reply --reply "message received"',
   'soket udp listen [::]:9000 --mode print',
+  'soket udp listen 9000 --mode pipe --lock',
+  'soket udp listen 5000 --mode print --join 239.1.2.3 --iface eth0',
+  'soket udp listen [::]:5000 --mode print --join ff02::1:3%eth0',
+  'soket udp listen 0.0.0.0:9000 --allow 10.0.0.0/8 --deny 10.0.0.66',
 ])}`,
     )
     .action(run(async (io, address: string, flags: ListenFlags) => listen(io, address, flags)));
@@ -271,7 +350,7 @@ ${examples([
     .description('send one datagram and print the reply and who sent it')
     .argument('<host>', 'host name or address')
     .argument('<port>', 'port')
-    .option('--message <text>', 'the payload (default: read stdin when it is not a terminal)')
+    .option('-m, --message <text>', 'the payload (default: read stdin when it is not a terminal)')
     .option(
       '--timeout <ms>',
       `give up after MS in all, every try included (default: ${UDP_REQUEST_DEFAULTS.timeout})`,
@@ -290,18 +369,26 @@ ${examples([
     )
     .option('-4, --ipv4', 'IPv4 only')
     .option('-6, --ipv6', 'IPv6 only');
+  addUdpSendFlags(sendCmd);
   addSocketOptionFlags(sendCmd, 'udp')
     .addHelpText(
       'after',
       `
 Only a datagram from HOST:PORT counts as the reply (the socket is connected, so the kernel drops others, and
 an ICMP "port unreachable" is reported as connection refused at once). The payload may be at most 65,507
-bytes over IPv4 and 65,527 over IPv6. Exit 1 when no reply came or it was truncated.
+bytes over IPv4 and 65,527 over IPv6. Exit 1 when no reply came or it was truncated. To a multicast group,
+or a broadcast address with --broadcast (SO_BROADCAST; without it the kernel refuses with EACCES), the socket
+stays unconnected and the first answer from anyone is the reply. --ttl sets the multicast TTL for a group
+(0 keeps it on this host), the unicast hop limit otherwise.
 ${examples([
   'soket udp send 127.0.0.1 9000 --message "Hello, server!"',
   'soket udp send ::1 9000 --message ping --timeout 2000 --retries 3',
   'soket udp send 127.0.0.1 9000 --message ping --buffer-size 16 --json',
+  'soket udp send 10.0.0.255 9000 --broadcast --message "anyone?"',
+  'soket udp send 239.1.2.3 5000 --ttl 4 --multicast-iface eth0 --message hello',
 ])}`,
     )
     .action(run(async (io, host: string, port: string, flags: SendFlags) => send(io, host, port, flags)));
+
+  addUdpConnectCommand(udp, run);
 }
