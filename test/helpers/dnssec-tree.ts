@@ -571,3 +571,106 @@ function stopDaemon(child: ChildProcess): Promise<void> {
     child.kill('SIGTERM');
   });
 }
+
+/** A small unsigned tree reachable over IPv4 and IPv6, inside a network namespace of its own. */
+export interface DualStackTree {
+  /** The namespace: run clients with `ip netns exec <netns> ...`. */
+  netns: string;
+  /** Root hints naming the root server by an A and an AAAA record. */
+  rootHints: string;
+  /** IPv4 and IPv6 addresses of the root (`.1`) and the `test.` server (`.2`). */
+  v4: [string, string];
+  v6: [string, string];
+  close(): Promise<void>;
+}
+
+/**
+ * Two Knot DNS servers — the root and `test.` (with `www.test. A 192.0.2.1`) — each on an IPv4 and an IPv6
+ * address inside a new network namespace (IPv6 loopback addresses cannot be added to the machine's own `lo`
+ * without touching it). Needs root and iproute2.
+ */
+export async function startDualStackTree(): Promise<DualStackTree> {
+  const { createNetns, deleteNetns } = await import('./netns.js');
+  const { execFileSync } = await import('node:child_process');
+  const netns = createNetns('dns6', true);
+  const dir = mkdtempSync(join(tmpdir(), 'soket-dns6-'));
+  const v4: [string, string] = ['127.0.0.1', '127.0.0.2'];
+  const v6: [string, string] = ['fd00:53::1', 'fd00:53::2'];
+  const children: ChildProcess[] = [];
+  try {
+    for (const a of v6) execFileSync('ip', ['-n', netns, 'addr', 'add', `${a}/128`, 'dev', 'lo', 'nodad']);
+    const zones: Record<string, string[]> = {
+      root: [
+        '. SOA ns.root. host.root. 1 3600 600 86400 300',
+        '. NS ns.root.',
+        `ns.root. A ${v4[0]}`,
+        `ns.root. AAAA ${v6[0]}`,
+        'test. NS ns.test.',
+        `ns.test. A ${v4[1]}`,
+        `ns.test. AAAA ${v6[1]}`,
+      ],
+      test: [
+        'test. SOA ns.test. host.test. 1 3600 600 86400 300',
+        'test. NS ns.test.',
+        `ns.test. A ${v4[1]}`,
+        `ns.test. AAAA ${v6[1]}`,
+        'www.test. A 192.0.2.1',
+      ],
+    };
+    const rootHints = join(dir, 'root.hints');
+    writeFileSync(
+      rootHints,
+      `. 3600000 NS ns.root.\nns.root. 3600000 A ${v4[0]}\nns.root. 3600000 AAAA ${v6[0]}\n`,
+    );
+    await Promise.all(
+      (['root', 'test'] as const).map((zone, i) => {
+        writeFileSync(join(dir, `${zone}.zone`), `$TTL 3600\n${(zones[zone] as string[]).join('\n')}\n`);
+        const rundir = join(dir, `knot-${zone}`);
+        mkdirSync(rundir);
+        const conf = `server:
+  rundir: "${rundir}"
+  listen: [ "${v4[i]}@53", "${v6[i]}@53" ]
+  udp-workers: 1
+  tcp-workers: 1
+  background-workers: 1
+database:
+  storage: "${rundir}"
+log:
+  - target: stderr
+    any: info
+template:
+  - id: default
+    storage: "${dir}"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: "${zone === 'root' ? '.' : 'test.'}"
+    file: "${zone}.zone"
+`;
+        writeFileSync(join(rundir, 'knot.conf'), conf);
+        return startDaemon(
+          'ip',
+          ['netns', 'exec', netns, 'knotd', '-c', join(rundir, 'knot.conf')],
+          /server started/,
+          children,
+        );
+      }),
+    );
+    return {
+      netns,
+      rootHints,
+      v4,
+      v6,
+      async close() {
+        await Promise.all(children.map(stopDaemon));
+        deleteNetns(netns);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await Promise.all(children.map(stopDaemon));
+    deleteNetns(netns);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
