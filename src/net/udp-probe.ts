@@ -254,6 +254,11 @@ async function resolveTarget(host: string, c: Checked, signal?: AbortSignal): Pr
   return found.address;
 }
 
+/** Milliseconds to the microsecond. */
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
 type Outcome =
   | { kind: 'reply'; bytes: number; rttMs: number }
   | { kind: 'icmp'; code: string; rttMs: number; message: string };
@@ -305,7 +310,7 @@ async function probeOne(
           { target: where, tries: 1, timeout: tryTimeout, signal },
           (ctl) => {
             const onMessage = (data: Buffer) =>
-              ctl.resolve({ kind: 'reply', bytes: data.length, rttMs: performance.now() - sentAt });
+              ctl.resolve({ kind: 'reply', bytes: data.length, rttMs: round(performance.now() - sentAt) });
             const onError = (err: NodeJS.ErrnoException) =>
               ctl.resolve({
                 kind: 'icmp',

@@ -28,7 +28,7 @@ describe('soket probe', () => {
     const closed = await freeTcpPort();
     const r = await runCli(['probe', '127.0.0.1', `${open},${closed}`]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^PORT +STATE +CONNECT\n/);
+    assert.match(r.stdout, /^PORT +STATE +CONNECT +SERVICE\n/);
     assert.match(r.stdout, new RegExp(`^${open} +open +[\\d.]+ (µs|ms)$`, 'm'));
     assert.match(r.stdout, new RegExp(`^${closed} +closed$`, 'm'));
     assert.match(r.stdout, /127\.0\.0\.1: 1 open, 1 closed, 0 filtered — 2 ports in /);
