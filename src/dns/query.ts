@@ -401,10 +401,9 @@ interface Reply {
   truncatedRaw?: boolean;
 }
 
-/** Counters a query keeps while it waits. */
+/** A query's view of the client's ignored replies: the count when it started. */
 interface Waiting {
-  ignored: number;
-  last: string | undefined;
+  before: number;
 }
 
 /**
@@ -427,8 +426,9 @@ export class DnsClient {
   #closed = false;
   /** Queries asked. */
   queries = 0;
-  /** Replies ignored over all queries. */
+  /** Replies ignored over all queries: another source, ID, or question. */
   ignored = 0;
+  #lastIgnored: string | undefined;
 
   /**
    * @param options - server, transport, timeouts, flags, TLS settings
@@ -443,8 +443,19 @@ export class DnsClient {
     return this.plan.server.text;
   }
 
+  #ignore(why: string): void {
+    this.ignored++;
+    this.#lastIgnored = why;
+  }
+
   #udpSocket(): DnsUdpSocket {
-    this.#udp ??= new DnsUdpSocket();
+    this.#udp ??= new DnsUdpSocket((from, id) =>
+      this.#ignore(
+        id === undefined
+          ? `a datagram too short for an ID from ${from}`
+          : `ID ${id}, which no query holds, from ${from}`,
+      ),
+    );
     return this.#udp;
   }
 
@@ -465,6 +476,15 @@ export class DnsClient {
         { timeout: deadline.remaining(), signal },
       );
       this.#stream = opening;
+      opening.then(
+        (c) => {
+          c.onUnmatched = (id) =>
+            this.#ignore(
+              id === undefined ? 'a message too short for an ID' : `ID ${id}, which no query holds`,
+            );
+        },
+        () => undefined,
+      );
       opening.catch(() => {
         if (this.#stream === opening) this.#stream = undefined;
       });
@@ -511,7 +531,11 @@ export class DnsClient {
     const tries = /\((\d+) tr(?:y|ies)/.exec(err.message)?.[1];
     const parts = [
       ...(tries && transport === 'udp' ? [`${tries} ${tries === '1' ? 'try' : 'tries'}`] : []),
-      ...(w.ignored ? [`${w.ignored} ${w.ignored === 1 ? 'reply' : 'replies'} ignored: ${w.last}`] : []),
+      ...(this.ignored > w.before
+        ? [
+            `${this.ignored - w.before} ${this.ignored - w.before === 1 ? 'reply' : 'replies'} ignored: ${this.#lastIgnored}`,
+          ]
+        : []),
     ];
     const limit =
       deadline.expired() && this.plan.timeout ? this.plan.timeout : Math.round(performance.now() - t0);
@@ -564,16 +588,12 @@ export class DnsClient {
             }
             const why = mismatch(q, message, id);
             if (why) {
-              w.ignored++;
-              w.last = why;
+              this.#ignore(why);
               return;
             }
             ctl.resolve({ bytes: b, message, tries: ctl.attempt });
           },
-          onStray: (from) => {
-            w.ignored++;
-            w.last = `from ${from}`;
-          },
+          onStray: (from) => this.#ignore(`from ${from}`),
         });
         return { send: () => sock.send(bytes, address, port), cleanup: () => sock.release(id) };
       },
@@ -606,8 +626,7 @@ export class DnsClient {
                 }
                 const why = mismatch(q, message, id);
                 if (why) {
-                  w.ignored++;
-                  w.last = why;
+                  this.#ignore(why);
                   return;
                 }
                 ctl.resolve({ bytes: b, message, tries: 1 });
@@ -655,7 +674,7 @@ export class DnsClient {
                 }
                 const why = mismatch(q, message, 0);
                 if (why) {
-                  w.ignored++;
+                  this.#ignore(why);
                   ctl.reject(this.#badResponse(q, new BadPacketError(`the answer is for ${why}`)));
                   return;
                 }
@@ -703,7 +722,7 @@ export class DnsClient {
     this.queries++;
     const t0 = performance.now();
     const deadline = new Deadline(this.plan.timeout, this.#describe(q, this.plan.server.transport));
-    const w: Waiting = { ignored: 0, last: undefined };
+    const w: Waiting = { before: this.ignored };
     const transport = this.plan.server.transport;
     debug('dns', 'query', { name: q.name, type: q.typeName, server: this.server, transport });
     let used: DnsTransport = transport;
@@ -730,11 +749,9 @@ export class DnsClient {
         reply = await this.#overStream(q, transport, deadline, sig, w);
       }
     } catch (err) {
-      this.ignored += w.ignored;
       if (sig?.aborted) throw abortError(sig, `DNS query for ${q.name}`);
       throw toSoketError(this.#timeout(err, q, used, deadline, t0, w));
     }
-    this.ignored += w.ignored;
     const querySize = this.#query(q, 0).length;
     return {
       message: reply.message,
@@ -746,7 +763,7 @@ export class DnsClient {
       truncated,
       elapsedMs: performance.now() - t0,
       tries: reply.tries,
-      ignored: w.ignored,
+      ignored: this.ignored - w.before,
       querySize,
       tls: reply.tls,
       httpVersion: reply.httpVersion,

@@ -52,6 +52,8 @@ export class DnsStreamConnection {
   readonly tls: TlsSession | undefined;
   /** Messages whose ID no query held. */
   unmatched = 0;
+  /** Told of each message whose ID no query holds. */
+  onUnmatched: ((id: number | undefined) => void) | undefined;
   /** Time the TCP (and TLS) handshake took, in ms. */
   readonly connectMs: number;
 
@@ -175,13 +177,11 @@ export class DnsStreamConnection {
   }
 
   #dispatch(msg: Buffer): void {
-    if (msg.length < 2) {
-      this.unmatched++;
-      return;
-    }
-    const w = this.#waiting.get(msg.readUInt16BE(0));
+    const id = msg.length >= 2 ? msg.readUInt16BE(0) : undefined;
+    const w = id === undefined ? undefined : this.#waiting.get(id);
     if (!w) {
       this.unmatched++;
+      this.onUnmatched?.(id);
       return;
     }
     w.onReply(msg);

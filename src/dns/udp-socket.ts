@@ -56,6 +56,14 @@ export class DnsUdpSocket {
   #closed = false;
   /** Datagrams whose ID no query held (late replies after a timeout, or forgeries). */
   unmatched = 0;
+  readonly #onUnmatched: ((from: string, id: number | undefined) => void) | undefined;
+
+  /**
+   * @param onUnmatched - told of each datagram whose ID no query holds
+   */
+  constructor(onUnmatched?: (from: string, id: number | undefined) => void) {
+    this.#onUnmatched = onUnmatched;
+  }
   /** Errors the sockets reported (each fails nothing by itself; sends fail on their own). */
   errors = 0;
 
@@ -111,18 +119,17 @@ export class DnsUdpSocket {
   }
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (msg.length < 2) {
-      this.unmatched++;
-      return;
-    }
-    const w = this.#waiting.get(msg.readUInt16BE(0));
+    const from = canonical(rinfo.address);
+    const fromText = `${from.includes(':') ? `[${from}]` : from}:${rinfo.port}`;
+    const id = msg.length >= 2 ? msg.readUInt16BE(0) : undefined;
+    const w = id === undefined ? undefined : this.#waiting.get(id);
     if (!w) {
       this.unmatched++;
+      this.#onUnmatched?.(fromText, id);
       return;
     }
-    const from = canonical(rinfo.address);
     if (from !== w.canonical || rinfo.port !== w.port) {
-      w.onStray(`${from.includes(':') ? `[${from}]` : from}:${rinfo.port}`);
+      w.onStray(fromText);
       return;
     }
     w.onReply(msg);
