@@ -831,7 +831,9 @@ export class ChainValidator {
       }
       return { what, status: trust.status, zone: trust.zone, reason: trust.reason, ...insecureAt(trust) };
     }
-    if (zone !== undefined && !sameName(signer, zone)) {
+    // Trace mode: the server of `zone` may also serve a zone below it (then the signer is that child, reached
+    // through its DS); a signer above the zone, or beside it, is wrong.
+    if (zone !== undefined && !isSubdomain(signer, zone)) {
       const trust = await this.trustFor(zone);
       if (trust.status === 'secure') {
         return {

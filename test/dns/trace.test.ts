@@ -168,6 +168,12 @@ describe('trace and DNSSEC validation against a private signed tree', () => {
     },
     { name: 'alias.secure.test', type: 'A', expect: 'secure', what: 'a CNAME into another zone' },
     { name: 'www.dname.secure.test', type: 'A', expect: 'secure', what: 'a DNAME into a child zone' },
+    {
+      name: 'www.inner.secure.test',
+      type: 'A',
+      expect: 'secure',
+      what: "a child zone on its parent's server",
+    },
     { name: 'www.loop1.test', type: 'A', expect: 'failed', what: 'a glue-less delegation loop' },
   ];
 

@@ -15,6 +15,7 @@
  * | `test.` | 2 | ECDSAP256SHA256 (13), NSEC3 salt+iterations | DS for most children, insecure and looping delegations |
  * | `example.` | 3 | RSASHA512 (10), NSEC3 opt-out | an opt-out unsigned delegation |
  * | `secure.test.` | 4 | ED25519 (15), NSEC, DS SHA-384 | secure answers, NXDOMAIN, NODATA, wildcard, DNAME, CNAME |
+ * | `inner.secure.test.` | 4 | 13 | a child on its parent's server (answers without a referral) |
  * | `sub.secure.test.` | 5 | ECDSAP384SHA384 (14), NSEC3 | four levels deep; NSEC3 wildcard |
  * | `insecure.test.`, `unsigned.example.` | 4 | no | insecure delegations |
  * | `expired.test.`, `tampered.test.`, `badds.test.` | 4 | 13 | bogus: expired RRSIG, altered A, DS matching no key |
@@ -168,6 +169,7 @@ function zoneSpecs(): ZoneSpec[] {
         'ns.sub.secure.test. A {A}5',
         'alias.secure.test. CNAME www.hosts.example.',
         'dname.secure.test. DNAME sub.secure.test.',
+        'inner.secure.test. NS ns.secure.test.',
         '*.wild.secure.test. A 192.0.2.9',
       ],
     },
@@ -182,6 +184,17 @@ function zoneSpecs(): ZoneSpec[] {
         'ns.sub.secure.test. A {A}5',
         'www.sub.secure.test. A 192.0.2.2',
         '*.wild.sub.secure.test. A 192.0.2.10',
+      ],
+    },
+    {
+      // On the same server as its parent: answers come from it without a referral.
+      name: 'inner.secure.test.',
+      server: 4,
+      algorithm: 'ECDSAP256SHA256',
+      records: [
+        'inner.secure.test. SOA ns.secure.test. hostmaster.inner.secure.test. 1 3600 600 86400 300',
+        'inner.secure.test. NS ns.secure.test.',
+        'www.inner.secure.test. A 192.0.2.13',
       ],
     },
     {
