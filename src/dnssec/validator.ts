@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { formatDnsName, wireToLabels } from '../codec/dns-name.js';
 import { dnsRcodeName, dnsTypeName } from '../codec/dns-types.js';
 import { toSoketError } from '../core/errors.js';
 import { isSubdomain, joinLabels, labelCount, signedData, splitLabels } from './canonical.js';
@@ -177,29 +178,9 @@ function worst(a: DnssecStatus, b: DnssecStatus): DnssecStatus {
   return 'secure';
 }
 
+/** The name in a CNAME or DNAME RDATA (one uncompressed name). @throws {BadPacketError} when malformed */
 function targetOf(record: DnssecRecord): string {
-  // CNAME and DNAME RDATA is one uncompressed name.
-  const labels: string[] = [];
-  let p = 0;
-  const b = record.rdata;
-  for (;;) {
-    const len = b[p];
-    if (len === undefined || len > 63) throw new Error(`malformed ${dnsTypeName(record.type)} RDATA`);
-    if (len === 0) break;
-    labels.push(
-      [...b.subarray(p + 1, p + 1 + len)]
-        .map((c) =>
-          c > 0x20 && c < 0x7f && !'."();\\'.includes(String.fromCharCode(c))
-            ? String.fromCharCode(c)
-            : c > 0x20 && c < 0x7f
-              ? `\\${String.fromCharCode(c)}`
-              : `\\${String(c).padStart(3, '0')}`,
-        )
-        .join(''),
-    );
-    p += 1 + len;
-  }
-  return joinLabels(labels);
+  return formatDnsName(wireToLabels(record.rdata));
 }
 
 /**
@@ -726,7 +707,29 @@ export class ChainValidator {
       verdict.chain = await this.chain();
       return verdict;
     };
-    let name = canonicalName(qname);
+    const name = canonicalName(qname);
+    try {
+      return await this.#walk(name, qtype, msg, options, checks, finish);
+    } catch (err) {
+      // Malformed RDATA in the answer (a CNAME target, a name too long after a DNAME): nothing to trust.
+      checks.push({
+        what: `answer for ${name}`,
+        status: 'bogus',
+        reason: `malformed data: ${toSoketError(err).message}`,
+      });
+      return finish();
+    }
+  }
+
+  async #walk(
+    start: string,
+    qtype: number,
+    msg: DnssecMessage,
+    options: { zone?: string },
+    checks: DnssecCheck[],
+    finish: (follow?: string) => Promise<DnssecVerdict>,
+  ): Promise<DnssecVerdict> {
+    let name = start;
     const seen = new Set<string>();
     for (let hop = 0; hop <= MAX_CHAIN; hop++) {
       if (seen.has(name)) {

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { type DnssecRecord, T } from '../../src/dnssec/records.js';
 import type { TrustAnchor } from '../../src/dnssec/trust-anchor.js';
 import { ChainValidator, type DnssecEvent, type DnssecMessage } from '../../src/dnssec/validator.js';
@@ -348,6 +349,41 @@ describe('ChainValidator', () => {
     const verdict = await validator(w).validate('www.example.', T.A, answerA(w));
     assert.equal(verdict.status, 'insecure');
     assert.match(verdict.reason, /no trust anchor covers/);
+  });
+
+  it('hostile answers: corrupted RDATA, owners and types give a verdict, never an exception', async () => {
+    const w = world();
+    const dname = signed([rr('d.example.', T.DNAME, nameRdata('example.'))], w.zsk, 'example.');
+    const base = [...dname, rr('www.d.example.', T.CNAME, nameRdata('www.example.')), ...answerA(w).answer];
+    const v = validator(w);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            index: fc.nat(base.length - 1),
+            offset: fc.nat(300),
+            byte: fc.integer({ min: 0, max: 255 }),
+            type: fc.option(fc.constantFrom(T.CNAME, T.DNAME, T.RRSIG, T.NSEC, T.NSEC3, T.DS), {
+              nil: undefined,
+            }),
+            cut: fc.option(fc.nat(300), { nil: undefined }),
+          }),
+          { minLength: 1, maxLength: 4 },
+        ),
+        async (edits) => {
+          const answer = base.map((r) => ({ ...r, rdata: Uint8Array.from(r.rdata) }));
+          for (const e of edits) {
+            const r = answer[e.index] as DnssecRecord;
+            if (r.rdata.length > 0) r.rdata[e.offset % r.rdata.length] = e.byte;
+            if (e.type !== undefined) r.type = e.type;
+            if (e.cut !== undefined) r.rdata = r.rdata.subarray(0, e.cut % (r.rdata.length + 1));
+          }
+          const verdict = await v.validate('www.d.example.', T.A, { rcode: 0, answer, authority: answer });
+          assert.ok(['secure', 'insecure', 'bogus'].includes(verdict.status));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('bogus: the DNSKEY set cannot be fetched', async () => {
