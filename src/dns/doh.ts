@@ -141,13 +141,18 @@ export class DohClient {
    * Send one DNS message and read the answer's bytes.
    *
    * @param message - the query (ID 0)
-   * @param options - `timeout` for connecting, `signal`
+   * @param options - `timeout` for connecting; `signal` cancels this request; `connectSignal` a connection
+   *   opened for it (shared by later requests, so not this request's own signal)
    * @throws {SoketError} code `EBADRESP` for a status other than 200, another media type or an oversized body
    * @throws {TlsError}, {NetworkError}, {TimeoutError} from connecting
    */
   async query(
     message: Uint8Array,
-    options: { timeout?: number | undefined; signal?: AbortSignal | undefined } = {},
+    options: {
+      timeout?: number | undefined;
+      signal?: AbortSignal | undefined;
+      connectSignal?: AbortSignal | undefined;
+    } = {},
   ): Promise<DohReply> {
     for (;;) {
       if (this.#closed) throw new SoketError(`DoH client for ${this.target} is closed`, 'SOKET_CLOSED');
@@ -156,7 +161,7 @@ export class DohClient {
         return this.#h1Request(c.socket, message, options.signal);
       }
       if (!this.#session) {
-        const opening = this.#open(options.timeout, options.signal);
+        const opening = this.#open(options.timeout, options.connectSignal);
         this.#session = opening;
         opening.catch(() => {
           if (this.#session === opening) this.#session = undefined;

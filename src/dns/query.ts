@@ -471,9 +471,10 @@ export class DnsClient {
     }
     if (!this.#stream) {
       const { address, port, transport } = this.plan.server;
+      // The connection outlives this query: only the client's own signal may end it.
       const opening = DnsStreamConnection.open(
         { address, port, tls: transport === 'tls' ? this.plan.tls : undefined },
-        { timeout: deadline.remaining(), signal },
+        { timeout: deadline.remaining(), signal: this.plan.signal },
       );
       this.#stream = opening;
       opening.then(
@@ -662,35 +663,41 @@ export class DnsClient {
         const abort = new AbortController();
         return {
           send: () => {
-            doh.query(bytes, { timeout: deadline.remaining(), signal: abort.signal }).then(
-              (r) => {
-                httpVersion = r.httpVersion;
-                let message: DnsMessage;
-                try {
-                  message = decodeDnsMessage(r.bytes);
-                } catch (err) {
-                  ctl.reject(this.#badResponse(q, err));
-                  return;
-                }
-                const why = mismatch(q, message, 0);
-                if (why) {
-                  this.#ignore(why);
-                  ctl.reject(this.#badResponse(q, new BadPacketError(`the answer is for ${why}`)));
-                  return;
-                }
-                ctl.resolve({ bytes: r.bytes, message, tries: 1 });
-              },
-              (err) =>
-                ctl.reject(
-                  err instanceof SoketError && err.code === 'EBADRESP'
-                    ? new DnsError(err.message, 'EBADRESP', {
-                        hostname: q.name,
-                        rrtype: q.typeName,
-                        server: this.plan.server.text,
-                      })
-                    : err,
-                ),
-            );
+            doh
+              .query(bytes, {
+                timeout: deadline.remaining(),
+                signal: abort.signal,
+                connectSignal: this.plan.signal,
+              })
+              .then(
+                (r) => {
+                  httpVersion = r.httpVersion;
+                  let message: DnsMessage;
+                  try {
+                    message = decodeDnsMessage(r.bytes);
+                  } catch (err) {
+                    ctl.reject(this.#badResponse(q, err));
+                    return;
+                  }
+                  const why = mismatch(q, message, 0);
+                  if (why) {
+                    this.#ignore(why);
+                    ctl.reject(this.#badResponse(q, new BadPacketError(`the answer is for ${why}`)));
+                    return;
+                  }
+                  ctl.resolve({ bytes: r.bytes, message, tries: 1 });
+                },
+                (err) =>
+                  ctl.reject(
+                    err instanceof SoketError && err.code === 'EBADRESP'
+                      ? new DnsError(err.message, 'EBADRESP', {
+                          hostname: q.name,
+                          rrtype: q.typeName,
+                          server: this.plan.server.text,
+                        })
+                      : err,
+                  ),
+              );
           },
           cleanup: () => abort.abort(),
         };
