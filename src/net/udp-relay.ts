@@ -413,19 +413,9 @@ export class UdpRelay extends ServerLifecycle<UdpRelayStats, InetAddress, UdpRel
     else this.#stats.dropped++;
   }
 
-  #sendUp(c: Client, data: Buffer, retry = true): void {
-    c.socket.send(data, (err) => {
-      if (!err) return;
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ECONNREFUSED') {
-        // A pending ICMP error was handed to this send, which did not go out: count it and send once more.
-        this.#refused(c);
-        if (retry && !c.closed) this.#sendUp(c, data, false);
-        return;
-      }
-      this.#stats.sendErrors++;
-      debug('udp-relay', 'send to the target failed', { peer: c.peer, error: e.message });
-    });
+  #sendUp(c: Client, data: Buffer): void {
+    // No callback (no closure per datagram): a failed send is an `error` event on the upstream socket.
+    c.socket.send(data);
   }
 
   #refused(c: Client): void {
@@ -461,11 +451,18 @@ export class UdpRelay extends ServerLifecycle<UdpRelayStats, InetAddress, UdpRel
       listenSocket.send(data, c.port, c.address);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
+      // ICMP port unreachable from the target, reported on a receive or handed to the next send (which then
+      // did not go out): counted, the client stays.
       if (err.code === 'ECONNREFUSED') {
         this.#refused(c);
         return;
       }
       if (!c.ready) return; // handled by the connect callback
+      if (err.syscall === 'send' || err.syscall === 'sendmsg') {
+        this.#stats.sendErrors++;
+        debug('udp-relay', 'send to the target failed', { peer: c.peer, error: err.message });
+        return;
+      }
       debug('udp-relay', 'upstream socket error', { peer: c.peer, error: err.message });
       this.#end(c, 'error', err.message);
     });
