@@ -14,6 +14,14 @@
 
 // Exports are kept sorted by module path (Biome organizes them); add new ones anywhere.
 
+export {
+  AccessList,
+  type AccessListOptions,
+  type CidrRule,
+  createAccessList,
+  parseCidr,
+  parseCidrList,
+} from './core/cidr.js';
 export { type Clock, manualClock, systemClock } from './core/clock.js';
 export { onDebug, SOKET_CHANNEL, type SoketEvent } from './core/debug.js';
 export {
@@ -86,6 +94,13 @@ export {
   type ServicesOptions,
 } from './dns/services.js';
 export {
+  type DatagramSplit,
+  MAX_SPLIT_DATAGRAM,
+  parseDatagramSplit,
+  type SplitOptions,
+  splitDatagrams,
+} from './net/datagram-split.js';
+export {
   HOST_INFO_DEFAULTS,
   type HostInfo,
   type HostInfoOptions,
@@ -96,9 +111,10 @@ export {
   type PrimaryAddress,
   type ResolvedHostname,
 } from './net/host-info.js';
+export { portService } from './net/port-service.js';
 export {
-  PROBE_DEFAULTS,
   type PortState,
+  PROBE_DEFAULTS,
   type ProbeOptions,
   type ProbeResult,
   parsePortList,
@@ -187,6 +203,61 @@ export {
   type UdpRequestOptions,
   udpRequest,
 } from './net/udp-client.js';
+export {
+  parseSourceAddress,
+  type SourceAddress,
+  UDP_CONNECT_DEFAULTS,
+  type UdpConnectEvent,
+  UdpConnection,
+  type UdpConnectionEndReason,
+  type UdpConnectionStats,
+  type UdpConnectOptions,
+  type UdpEndpoint,
+  udpConnect,
+} from './net/udp-connect.js';
+export {
+  checkMulticastTtl,
+  isBroadcastAddress,
+  isMulticastAddress,
+  joinGroups,
+  type MulticastInterface,
+  type MulticastJoin,
+  parseMulticastJoin,
+  parseMulticastJoins,
+  resolveInterface,
+  type UdpJoinOptions,
+  type UdpSendGroupOptions,
+} from './net/udp-multicast.js';
+export {
+  UDP_PIPE_DEFAULTS,
+  type UdpPeer,
+  UdpPipe,
+  type UdpPipeEvent,
+  type UdpPipeOptions,
+  type UdpPipeStats,
+} from './net/udp-pipe.js';
+export {
+  parseHexPayload,
+  parseRate,
+  probeUdp,
+  probeUdpPorts,
+  UDP_PROBE_DEFAULTS,
+  type UdpPortState,
+  type UdpProbeOptions,
+  type UdpProbeResult,
+  udpProbePayload,
+} from './net/udp-probe.js';
+export {
+  createUdpRelay,
+  UDP_RELAY_DEFAULTS,
+  UdpRelay,
+  type UdpRelayClientInfo,
+  type UdpRelayClientSummary,
+  type UdpRelayEndReason,
+  type UdpRelayEvents,
+  type UdpRelayOptions,
+  type UdpRelayStats,
+} from './net/udp-relay.js';
 export {
   createUdpServer,
   UDP_MODES,
