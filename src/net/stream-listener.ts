@@ -181,14 +181,7 @@ export class StreamListener {
       server.once('error', onError);
       server.once('listening', onListening);
       if (a.kind === 'unix') {
-        const perm = this.#options.unixPerm;
-        // bind(2) happens inside listen(): the umask makes the file no more open than asked from its birth.
-        const old = perm !== undefined && !a.abstract ? process.umask(0o777 & ~perm) : undefined;
-        try {
-          server.listen({ path: nodeUnixPath(a), backlog: this.#options.backlog ?? 511 });
-        } finally {
-          if (old !== undefined) process.umask(old);
-        }
+        listenPath(server, a, this.#options.unixPerm, this.#options.backlog ?? 511);
       } else {
         const o: net.ListenOptions & { reusePort?: boolean } = {
           host: a.host,
@@ -203,15 +196,7 @@ export class StreamListener {
     });
     server.on('error', (err) => this.#handlers.acceptError?.(err as NodeJS.ErrnoException));
     if (a.kind === 'unix') {
-      if (!a.abstract) {
-        try {
-          if (this.#options.unixPerm !== undefined) chmodSync(a.path, this.#options.unixPerm);
-          this.#unixIno = lstatSync(a.path).ino;
-        } catch (err) {
-          server.close();
-          throw toSoketError(err, `Cannot set the mode of ${where}`);
-        }
-      }
+      if (!a.abstract) this.#unixIno = finishUnix(server, a.path, this.#options.unixPerm, where);
       const address: UnixAddress = { family: 'unix', path: a.path, abstract: a.abstract };
       this.#address = address;
     } else {
@@ -233,17 +218,87 @@ export class StreamListener {
     this.#closed = true;
     this.server.close();
     const a = this.#options.address;
-    if (a.kind === 'unix' && !a.abstract && this.#unixIno !== undefined) {
-      try {
-        if (lstatSync(a.path).ino === this.#unixIno) unlinkSync(a.path);
-      } catch {
-        // already gone (libuv removes it on close, too)
-      }
-    }
+    if (a.kind === 'unix' && !a.abstract) removeOwnUnixSocket(a.path, this.#unixIno);
   }
 }
 
 const PEER = Symbol('soket.streamPeer');
+
+/** Start listening on a Unix path; the umask makes the file no more open than `perm` from its birth. */
+function listenPath(
+  server: net.Server,
+  a: UnixStreamAddress,
+  perm: number | undefined,
+  backlog: number,
+): void {
+  // bind(2) happens inside listen(), synchronously: nothing else runs while the umask is changed.
+  const old = perm !== undefined && !a.abstract ? process.umask(0o777 & ~perm) : undefined;
+  try {
+    server.listen({ path: nodeUnixPath(a), backlog });
+  } finally {
+    if (old !== undefined) process.umask(old);
+  }
+}
+
+/** After listening on a Unix path: set the exact mode; returns the file's inode (to remove only our own). */
+function finishUnix(server: net.Server, path: string, perm: number | undefined, where: string): number {
+  try {
+    if (perm !== undefined) chmodSync(path, perm);
+    return lstatSync(path).ino;
+  } catch (err) {
+    server.close();
+    throw toSoketError(err, `Cannot set the mode of ${where}`);
+  }
+}
+
+/**
+ * Listen on a Unix stream socket with soket's rules (a live server's socket is never replaced, a stale one is
+ * removed, the mode is set from creation on). For servers that keep their own `net.Server`.
+ *
+ * @param server - a Node server, not yet listening
+ * @param address - the path, or `@name` (abstract)
+ * @param options - `unixPerm`, `backlog`
+ * @returns the socket file's inode (for {@link removeOwnUnixSocket}), or undefined for an abstract name
+ * @throws {NetworkError} `EADDRINUSE` when a live server owns the path, `EEXIST` when it is not a socket
+ */
+export async function listenUnix(
+  server: net.Server,
+  address: { path: string; abstract: boolean },
+  options: { unixPerm?: number; backlog?: number } = {},
+): Promise<number | undefined> {
+  const a: UnixStreamAddress = { kind: 'unix', path: address.path, abstract: address.abstract, tls: false };
+  const where = formatStreamAddress(a);
+  if (!a.abstract) await clearStaleSocket(a, where);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.off('listening', onListening);
+      reject(toSoketError(err, `Cannot listen on ${where}`));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    listenPath(server, a, options.unixPerm, options.backlog ?? 511);
+  });
+  return a.abstract ? undefined : finishUnix(server, a.path, options.unixPerm, where);
+}
+
+/**
+ * Remove a Unix socket file if it is still the one this process made (same inode).
+ *
+ * @param path - the socket file
+ * @param ino - its inode when it was made
+ */
+export function removeOwnUnixSocket(path: string, ino: number | undefined): void {
+  if (ino === undefined) return;
+  try {
+    if (lstatSync(path).ino === ino) unlinkSync(path);
+  } catch {
+    // already gone (libuv removes it on close, too)
+  }
+}
 
 function peerOf(socket: net.Socket, unix: boolean): StreamPeer {
   if (unix) return { remoteAddress: 'unix', remotePort: 0, peer: 'unix' };

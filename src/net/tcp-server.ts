@@ -15,9 +15,17 @@
  * @module
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import type { AccessList } from '../core/cidr.js';
 import { debug } from '../core/debug.js';
 import { toSoketError, UnsupportedError, ValidationError } from '../core/errors.js';
-import { type CloseOptions, type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
+import {
+  type CloseOptions,
+  type InetAddress,
+  listening,
+  ServerLifecycle,
+  type UnixAddress,
+} from '../core/lifecycle.js';
 import { checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
 import {
   type SocketOptions,
@@ -25,6 +33,9 @@ import {
   setSocketOptions,
   validateSocketOptions,
 } from './sockopt.js';
+import { parseStreamAddress } from './stream-address.js';
+import { listenUnix, removeOwnUnixSocket } from './stream-listener.js';
+import type { PreparedTlsServer } from './tls-config.js';
 
 /** Options of {@link createTcpServer}. Defaults are in {@link TCP_SERVER_DEFAULTS}. */
 export interface TcpServerOptions {
@@ -54,6 +65,18 @@ export interface TcpServerOptions {
   socketOptions?: SocketOptions;
   /** Stops the server gracefully (as {@link TcpServer.close}) when it fires. @default undefined */
   signal?: AbortSignal;
+  /**
+   * Listen on a Unix stream socket instead of `host`/`port`: a path, or `@name` in Linux's abstract namespace.
+   * A live server's socket is never replaced; a stale one is removed; the server removes its own on close.
+   * @default undefined (TCP)
+   */
+  path?: string;
+  /** Mode of the Unix socket file (e.g. 0o660), set from its creation on. @default the umask's */
+  unixPerm?: number;
+  /** Speak TLS on every connection (settings from `prepareTlsServer`); handlers see plaintext. @default none */
+  tls?: PreparedTlsServer;
+  /** Peers let in, checked at accept before anything else (TCP only). @default everyone */
+  access?: AccessList;
 }
 
 /** Every default of {@link TcpServerOptions}, in one place. */
@@ -130,6 +153,10 @@ export interface TcpServerStats {
   peak: number;
   /** Connections refused because of `maxConnections`. */
   refused: number;
+  /** Connections refused by the access list. */
+  denied: number;
+  /** TLS handshakes that failed. */
+  tlsErrors: number;
   /** Connections the kernel completed but accept(2) failed to hand over (EMFILE, ENFILE, ...). */
   acceptErrors: number;
   /** Connections closed. */
@@ -147,6 +174,9 @@ export interface TcpServerStats {
 /** The address a server listens on. */
 export type TcpServerAddress = InetAddress;
 
+/** Where a TCP server (or the same server on a Unix socket) listens. */
+export type StreamServerAddress = TcpServerAddress | UnixAddress;
+
 /** Events of a {@link TcpServer}. */
 export interface TcpServerEvents {
   /** A client connected (after the handler was attached). */
@@ -161,6 +191,10 @@ export interface TcpServerEvents {
    * keeps running. (`error` and `close` come from the common lifecycle.)
    */
   'accept-error': [failure: { code: string; count: number; message: string }];
+  /** A client the access list refused (closed at accept); `rule` says which rule decided. */
+  deny: [refusal: TcpRefusal & { rule: string }];
+  /** A client whose TLS handshake failed or timed out. */
+  'tls-error': [failure: { peer: string; message: string }];
 }
 
 /**
@@ -194,24 +228,25 @@ export class TcpServerConnection {
   /** `performance.now()` when accepted. */
   readonly startedAt: number;
   /** The server that accepted it. */
-  readonly server: TcpServer;
+  readonly server: TcpServer<StreamServerAddress>;
   /** Set when the reason for closing is known before the socket closes. */
   reason: TcpCloseReason | undefined;
   /** Details for {@link reason}. */
   detail: string | undefined;
 
   /** @internal */
-  constructor(server: TcpServer, id: number, socket: net.Socket) {
+  constructor(server: TcpServer<StreamServerAddress>, id: number, socket: net.Socket) {
     this.server = server;
     this.id = id;
     this.socket = socket;
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
+    this.remoteAddress = socket.remoteAddress ?? (server.unix ? 'unix' : 'unknown');
     this.remotePort = socket.remotePort ?? 0;
     this.startedAt = performance.now();
   }
 
   /** `127.0.0.1:50000` or `[::1]:50000`. */
   get peer(): string {
+    if (this.remoteAddress === 'unix') return 'unix';
     return formatHostPort(this.remoteAddress, this.remotePort);
   }
 
@@ -242,7 +277,11 @@ export class TcpServerConnection {
  * const stats = await server.close({ timeout: 1000 });
  * ```
  */
-export class TcpServer extends ServerLifecycle<TcpServerStats, TcpServerAddress, TcpServerEvents> {
+export class TcpServer<A extends StreamServerAddress = TcpServerAddress> extends ServerLifecycle<
+  TcpServerStats,
+  A,
+  TcpServerEvents
+> {
   protected readonly kind = 'TCP server';
   /** The underlying Node server. */
   readonly server: net.Server;
@@ -256,6 +295,11 @@ export class TcpServer extends ServerLifecycle<TcpServerStats, TcpServerAddress,
   #nextId = 1;
   #accepted = 0;
   #refused = 0;
+  #denied = 0;
+  #tlsErrors = 0;
+  readonly #tls: tls.Server | undefined;
+  readonly #unix: { path: string; abstract: boolean } | undefined;
+  #unixIno: number | undefined;
   #acceptErrors = 0;
   #acceptErrorsReported = 0;
   #acceptErrorTimer: NodeJS.Timeout | undefined;
@@ -289,6 +333,31 @@ export class TcpServer extends ServerLifecycle<TcpServerStats, TcpServerAddress,
     // TCP_NODELAY through Node (set on each accepted socket); the other options go on the listener.
     const noDelay = options.socketOptions?.noDelay ?? this.#options.noDelay;
     this.server = net.createServer({ allowHalfOpen: true, noDelay });
+    if (options.path !== undefined) {
+      const a = parseStreamAddress(`unix:${options.path}`, { what: 'Unix socket path' });
+      if (a.kind === 'unix') this.#unix = { path: a.path, abstract: a.abstract };
+      if (options.access?.active) {
+        throw new ValidationError(
+          'Allow/deny lists apply to TCP listeners; a Unix socket peer has no address',
+        );
+      }
+    }
+    if (options.tls) {
+      // Connections are handed to a TLS server that never listens itself: access checks and the limit come first.
+      const t = tls.createServer({ ...options.tls.secure, allowHalfOpen: true });
+      t.on('secureConnection', (secure: tls.TLSSocket) => this.#admit(secure));
+      t.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
+        this.#tlsErrors++;
+        secure.destroy();
+        if (this.listenerCount('tls-error') > 0) {
+          const peer = secure.remoteAddress
+            ? formatHostPort(secure.remoteAddress, secure.remotePort ?? 0)
+            : 'unix';
+          this.emit('tls-error', { peer, message: err.message });
+        }
+      });
+      this.#tls = t;
+    }
     this.server.on('connection', (socket: net.Socket) => this.#accept(socket));
     this.#allClosed = new Promise((resolve) => {
       this.#resolveAllClosed = resolve;
@@ -300,7 +369,24 @@ export class TcpServer extends ServerLifecycle<TcpServerStats, TcpServerAddress,
     });
   }
 
-  protected async start(): Promise<TcpServerAddress> {
+  /** Whether it listens on a Unix socket. */
+  get unix(): boolean {
+    return this.#unix !== undefined;
+  }
+
+  protected async start(): Promise<A> {
+    if (this.#unix) {
+      const u = this.#unix;
+      this.#unixIno = await listenUnix(this.server, u, {
+        backlog: this.#options.backlog,
+        ...(this.#requested.unixPerm !== undefined ? { unixPerm: this.#requested.unixPerm } : {}),
+      });
+      this.server.on('error', (err) => this.#acceptError(err as NodeJS.ErrnoException));
+      this.#accepting = true;
+      const address: UnixAddress = { family: 'unix', path: u.path, abstract: u.abstract };
+      debug('tcp', 'listening', { ...address });
+      return address as A;
+    }
     const opts = this.#options;
     const where = formatHostPort(opts.host, opts.port);
     if (opts.reusePort && !(await reusePortSupported())) {
@@ -348,7 +434,7 @@ export class TcpServer extends ServerLifecycle<TcpServerStats, TcpServerAddress,
       family: info.family === 'IPv6' || (info.family as unknown) === 6 ? 6 : 4,
     };
     debug('tcp', 'listening', { ...address });
-    return address;
+    return address as A;
   }
 
   /**
@@ -362,7 +448,8 @@ export class TcpServer extends ServerLifecycle<TcpServerStats, TcpServerAddress,
     for (const c of [...this.#live]) c.close('shutdown');
     await this.#allClosed;
     if (this.#acceptErrorTimer) clearTimeout(this.#acceptErrorTimer);
-    debug('tcp', 'server closed', { port: this.address.port, ...this.stats() });
+    if (this.#unix && !this.#unix.abstract) removeOwnUnixSocket(this.#unix.path, this.#unixIno);
+    debug('tcp', 'server closed', { address: this.address, ...this.stats() });
   }
 
   /**
@@ -405,6 +492,8 @@ export class TcpServer extends ServerLifecycle<TcpServerStats, TcpServerAddress,
       active: this.#live.size,
       peak: this.#peak,
       refused: this.#refused,
+      denied: this.#denied,
+      tlsErrors: this.#tlsErrors,
       acceptErrors: this.#acceptErrors,
       closed: this.#closed,
       bytesIn,
@@ -419,12 +508,39 @@ export class TcpServer extends ServerLifecycle<TcpServerStats, TcpServerAddress,
       socket.destroy();
       return;
     }
+    const access = this.#requested.access;
+    if (access?.active && !this.#unix) {
+      const remoteAddress = socket.remoteAddress ?? '';
+      if (!access.allows(remoteAddress)) {
+        this.#denied++;
+        socket.destroy();
+        if (this.listenerCount('deny') > 0) {
+          const remotePort = socket.remotePort ?? 0;
+          const peer = formatHostPort(remoteAddress, remotePort);
+          this.emit('deny', { remoteAddress, remotePort, peer, rule: access.reason(remoteAddress) });
+        }
+        return;
+      }
+    }
     const max = this.#options.maxConnections;
     if (max > 0 && this.#live.size >= max) {
       this.#refuseSocket(socket);
       return;
     }
-    const conn = new TcpServerConnection(this, this.#nextId++, socket);
+    if (this.#tls) {
+      this.#tls.emit('connection', socket);
+      return;
+    }
+    this.#admit(socket);
+  }
+
+  /** A connection past the access list, the limit and (with TLS) its handshake: hand it to the handler. */
+  #admit(socket: net.Socket): void {
+    if (!this.#accepting) {
+      socket.destroy();
+      return;
+    }
+    const conn = new TcpServerConnection(this as TcpServer<StreamServerAddress>, this.#nextId++, socket);
     (socket as TaggedSocket)[CONN] = conn;
     this.#live.add(conn);
     this.#accepted++;
@@ -624,7 +740,9 @@ async function probeReusePort(): Promise<boolean> {
   }
 }
 
-type CheckedOptions = Required<Omit<TcpServerOptions, 'socketOptions' | 'signal'>>;
+type CheckedOptions = Required<
+  Omit<TcpServerOptions, 'socketOptions' | 'signal' | 'path' | 'unixPerm' | 'tls' | 'access'>
+>;
 
 function checkOptions(options: TcpServerOptions): CheckedOptions {
   const o = { ...TCP_SERVER_DEFAULTS, ...options };
@@ -661,6 +779,7 @@ function checkOptions(options: TcpServerOptions): CheckedOptions {
  * process.on('SIGINT', () => void server.close());
  * ```
  */
-export function createTcpServer(options: TcpServerOptions, handler: TcpHandler): Promise<TcpServer> {
+export async function createTcpServer(options: TcpServerOptions, handler: TcpHandler): Promise<TcpServer> {
+  // async: bad options reject the promise rather than throw before it exists
   return listening(new TcpServer(options, handler));
 }

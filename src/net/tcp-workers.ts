@@ -324,6 +324,8 @@ export class TcpWorkers extends ServerLifecycle<TcpServerStats, TcpServerAddress
       active: this.#active,
       peak: this.#peak,
       refused: this.#refused,
+      denied: 0,
+      tlsErrors: 0,
       acceptErrors: 0,
       closed: this.#closed,
       bytesIn: this.#bytesIn,
