@@ -90,11 +90,27 @@ describe('createSntpServer', () => {
   test('a reply is never larger than its request: extension fields are not echoed', async () => {
     const s = await server();
     const c = await client();
-    const big = Buffer.concat([request(), Buffer.alloc(68, 0xab)]);
+    // an unknown extension field (type 0x2005, 68 bytes): well-formed, ignored
+    const field = Buffer.alloc(68, 0xab);
+    field.writeUInt16BE(0x2005, 0);
+    field.writeUInt16BE(68, 2);
+    const big = Buffer.concat([request(), field]);
     c.send(s.address.port, big);
     const reply = await c.next();
     assert.equal(reply.length, 48);
     assert.deepEqual(reply.subarray(24, 32), big.subarray(40, 48));
+  });
+
+  test('a tail that is not well-formed extension fields or a MAC (RFC 7822) is dropped as malformed', async () => {
+    const s = await server();
+    const c = await client();
+    c.send(s.address.port, Buffer.concat([request(), Buffer.alloc(68, 0xab)])); // a field longer than the packet
+    c.send(s.address.port, Buffer.concat([request(), Buffer.alloc(8, 1)])); // 8 stray bytes
+    const good = request();
+    c.send(s.address.port, good);
+    const reply = await c.next();
+    assert.deepEqual(reply.subarray(24, 32), good.subarray(40, 48), 'the only reply is to the good request');
+    assert.equal(s.stats().dropped.malformed, 2);
   });
 
   test('malformed and non-client packets are dropped silently and counted', async () => {
