@@ -8,6 +8,11 @@
  * - The receive time is taken first thing on arrival, the transmit time last thing before the send.
  * - Before serving, one request to itself warms the reply path up (not counted, not rate-limited), so a
  *   client's first request does not get a receive timestamp a millisecond late.
+ * - Where FFI works it runs on the batched UDP engine (platform/udp-engine.ts): `workers` threads (one per core
+ *   by default), each with its own SO_REUSEPORT socket and its own responder and rate limiter (the kernel
+ *   keeps a client on one worker), T2 from the kernel's receive timestamp and T3 read just before sendmmsg.
+ *   Without FFI, or with options a worker cannot take (a custom `clock`, authentication keys), it runs on one
+ *   `dgram` socket in the main thread; `stats().datapath` says which, and a debug event (`-v`) why.
  *
  * @module
  */
@@ -17,16 +22,43 @@ import { NTP_HEADER_LENGTH } from '../codec/ntp.js';
 import { debug } from '../core/debug.js';
 import { toSoketError, ValidationError } from '../core/errors.js';
 import { type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
-import { formatHostPort, parseHost, parsePort } from '../core/validate.js';
+import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
+import type { Datapath } from '../platform/datagram-handler.js';
+import { coreCount, UDP_ENGINE_LIMITS, UdpEngine } from '../platform/udp-engine.js';
+import { type SntpEngineConfig, sntpEngineHandler, sntpStatsFromEngine } from './sntp-engine-handler.js';
 import {
   type LeapSource,
   SNTP_RESPONDER_DEFAULTS,
   SntpResponder,
   type SntpResponderOptions,
-  type SntpServerStats,
+  type SntpServerStats as SntpResponderStats,
 } from './sntp-responder.js';
 
-export type { LeapSource, SntpServerStats } from './sntp-responder.js';
+export type { LeapSource } from './sntp-responder.js';
+
+/** The server's counters: the responder's, and the path that serves. */
+export interface SntpServerStats extends SntpResponderStats {
+  /** `batched` (recvmmsg/sendmmsg in worker threads, kernel timestamps) or `dgram` (one Node socket). */
+  datapath: Datapath;
+  /** Workers (sockets) serving. */
+  workers: number;
+  /** Requests the kernel dropped because a receive queue was full (counted, never lost silently). */
+  kernelDrops: number;
+}
+
+/** The responder options a worker thread can take: plain data, no functions or keys. */
+const TRANSFERABLE = new Set<string>([
+  'stratum',
+  'referenceId',
+  'leap',
+  'fallbackLeap',
+  'precision',
+  'rootDelay',
+  'rootDispersion',
+  'rateLimit',
+]);
+/** Options of the server itself (not the responder's). */
+const SERVER_ONLY = new Set<string>(['host', 'port', 'signal', 'workers', 'datapath']);
 
 /** Options of {@link createSntpServer}: where to listen, and what to announce (see {@link SntpResponderOptions}). */
 export interface SntpServerOptions extends SntpResponderOptions {
@@ -36,12 +68,18 @@ export interface SntpServerOptions extends SntpResponderOptions {
   port?: number;
   /** Closes the server when it fires. */
   signal?: AbortSignal;
+  /** Worker threads on the batched path (each its own socket and rate limiter); 0 for one per core. @default 0 */
+  workers?: number;
+  /** `auto` serves batched where it can and falls back to `dgram`; the others insist. @default 'auto' */
+  datapath?: 'auto' | Datapath;
 }
 
 /** The defaults of {@link SntpServerOptions}, in one place. */
 export const SNTP_SERVER_DEFAULTS = {
   host: '127.0.0.1',
   port: 123,
+  workers: 0,
+  datapath: 'auto',
   ...SNTP_RESPONDER_DEFAULTS,
 } as const;
 
@@ -91,6 +129,11 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
   readonly #port: number;
   #socket: dgram.Socket | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #engine: UdpEngine | undefined;
+  readonly #workers: number;
+  readonly #datapath: 'auto' | Datapath;
+  /** What the workers are made with, or why they cannot be (then the dgram path serves). */
+  readonly #engineConfig: SntpEngineConfig | string;
 
   /**
    * @param options - address, stratum, reference ID, leap source, rate limit, clock, signal
@@ -106,7 +149,31 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
       throw new ValidationError(`Invalid listen address '${this.#host}': expected an IP address`);
     }
     this.#port = parsePort(options.port ?? SNTP_SERVER_DEFAULTS.port, { allowZero: true });
+    const workers = parseInteger(options.workers ?? SNTP_SERVER_DEFAULTS.workers, 'workers', {
+      min: 0,
+      max: UDP_ENGINE_LIMITS.workers,
+    });
+    this.#workers = workers === 0 ? coreCount() : workers;
+    const datapath = options.datapath ?? SNTP_SERVER_DEFAULTS.datapath;
+    if (datapath !== 'auto' && datapath !== 'batched' && datapath !== 'dgram') {
+      throw new ValidationError(`Invalid datapath '${String(datapath)}': expected auto, batched or dgram`);
+    }
+    this.#datapath = datapath;
     this.responder = new SntpResponder(options);
+    // Workers get plain options; every worker announces the precision measured here.
+    const config: Record<string, unknown> = { precision: this.responder.precision };
+    const cannot: string[] = [];
+    for (const [key, value] of Object.entries(options)) {
+      if (value === undefined || SERVER_ONLY.has(key)) continue;
+      if (TRANSFERABLE.has(key)) config[key] = value;
+      else cannot.push(key);
+    }
+    this.#engineConfig = cannot.length
+      ? `option${cannot.length > 1 ? 's' : ''} ${cannot.join(', ')} cannot be handed to worker threads`
+      : (config as SntpEngineConfig);
+    if (typeof this.#engineConfig === 'string' && datapath === 'batched') {
+      throw new ValidationError(`Cannot serve SNTP on the batched datapath: ${this.#engineConfig}`);
+    }
   }
 
   /** Announced stratum (16 while the leap indicator is 3). */
@@ -135,12 +202,50 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
     return this.responder.leapReason;
   }
 
+  /** The path that serves: `batched` or `dgram` (known once `listen()` resolved). */
+  get datapath(): Datapath {
+    return this.#engine?.datapath ?? 'dgram';
+  }
+
   /** A copy of the counters. */
   stats(): SntpServerStats {
-    return this.responder.snapshot();
+    const engine = this.#engine;
+    if (engine) {
+      const e = engine.stats();
+      return {
+        ...sntpStatsFromEngine(e.handler, e.sendErrors),
+        datapath: e.datapath,
+        workers: e.workers,
+        kernelDrops: e.kernelDrops,
+      };
+    }
+    return { ...this.responder.snapshot(), datapath: 'dgram', workers: this.#socket ? 1 : 0, kernelDrops: 0 };
   }
 
   protected async start(): Promise<InetAddress> {
+    const config = this.#engineConfig;
+    if (typeof config !== 'string' && this.#datapath !== 'dgram') {
+      const engine = new UdpEngine(
+        { host: this.#host, port: this.#port, workers: this.#workers, datapath: this.#datapath },
+        sntpEngineHandler(config),
+      );
+      engine.on('error', (err) => this.reportError(err));
+      const address = await engine.listen();
+      this.#engine = engine;
+      // The responder here answers no requests; it keeps what the server announces current for its getters.
+      this.#timer = setInterval(() => this.responder.refresh(), 1000);
+      this.#timer.unref();
+      debug('ntp', `server: listening on ${formatHostPort(address.address, address.port)}`, {
+        stratum: this.responder.stratum,
+        leap: this.responder.leap,
+        leapSource: this.responder.leapSource,
+        datapath: engine.datapath,
+        workers: engine.stats().workers,
+        ...(engine.fallbackReason ? { fallback: engine.fallbackReason } : {}),
+      });
+      return address;
+    }
+    if (typeof config === 'string') debug('ntp', `server: dgram datapath (${config})`);
     const family = isIP(this.#host) === 6 ? 6 : 4;
     const responder = this.responder;
     const clock = responder.clock;
@@ -194,8 +299,13 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
     return address;
   }
 
-  protected async stop(): Promise<void> {
+  protected async stop(timeout: number | undefined): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#engine) {
+      const final = await this.#engine.close(timeout === undefined ? {} : { timeout });
+      debug('ntp', 'server: closed', { ...sntpStatsFromEngine(final.handler, final.sendErrors) });
+      return;
+    }
     const socket = this.#socket;
     if (!socket) return;
     await new Promise<void>((resolve) => {

@@ -30,38 +30,49 @@ export type SntpEngineConfig = Omit<SntpResponderOptions, 'clock'> & {
   warmUp?: number;
 };
 
-/** The responder's counters, flat (`dropped.malformed`), as the engine merges them. */
+/** The responder's counters, flat (`dropped.malformed`, `auth.nts`), as the engine merges them. */
 export function flattenSntpStats(s: SntpServerStats): Record<string, number> {
-  return {
-    received: s.received,
-    answered: s.answered,
-    kod: s.kod,
-    'dropped.malformed': s.dropped.malformed,
-    'dropped.notClient': s.dropped.notClient,
-    'dropped.rateLimited': s.dropped.rateLimited,
-  };
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(s)) {
+    if (typeof value === 'number') out[key] = value;
+    else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof v === 'number') out[`${key}.${k}`] = v;
+      }
+    }
+  }
+  return out;
 }
 
 /**
  * The engine's merged handler counters back in the responder's shape.
  *
+ * @param handler - `stats().handler` of the engine
+ * @param sendErrors - `stats().sendErrors` of the engine
  * @example
  * ```ts
- * const stats = sntpStatsFromEngine(engine.stats().handler, engine.stats().sendErrors);
+ * const e = engine.stats();
+ * const stats = sntpStatsFromEngine(e.handler, e.sendErrors);
  * ```
  */
 export function sntpStatsFromEngine(handler: Record<string, number>, sendErrors: number): SntpServerStats {
-  return {
-    received: handler.received ?? 0,
-    answered: handler.answered ?? 0,
-    kod: handler.kod ?? 0,
-    dropped: {
-      malformed: handler['dropped.malformed'] ?? 0,
-      notClient: handler['dropped.notClient'] ?? 0,
-      rateLimited: handler['dropped.rateLimited'] ?? 0,
-    },
-    sendErrors,
+  const out: Record<string, unknown> = {
+    received: 0,
+    answered: 0,
+    kod: 0,
+    dropped: { malformed: 0, notClient: 0, rateLimited: 0 },
   };
+  for (const [name, value] of Object.entries(handler)) {
+    const dot = name.indexOf('.');
+    if (dot === -1) out[name] = value;
+    else {
+      const group = name.slice(0, dot);
+      const inner = (out[group] ??= {}) as Record<string, number>;
+      inner[name.slice(dot + 1)] = value;
+    }
+  }
+  out.sendErrors = sendErrors;
+  return out as unknown as SntpServerStats;
 }
 
 /**

@@ -27,11 +27,12 @@ import {
 } from '../codec/ntp.js';
 import { ntpTailError } from '../codec/ntp-extensions.js';
 import { secondsToNtpShort, writeNtpTimestampMs } from '../codec/ntp-timestamp.js';
-import { type Clock, systemClock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import { debug } from '../core/debug.js';
 import { ValidationError } from '../core/errors.js';
 import { parseInteger } from '../core/validate.js';
 import { readKernelClock } from '../platform/kernel-clock.js';
+import { realtimeClock } from '../platform/realtime.js';
 import { NtsCookieKeys } from './nts-cookies.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { NtpServerAuth, type ServerAuthCheck } from './server-auth.js';
@@ -67,7 +68,10 @@ export interface SntpResponderOptions {
   rootDispersion?: number;
   /** Per-client rate limit, or `false` for none. @default {} (2 s average, burst of 8) */
   rateLimit?: false | RateLimitOptions;
-  /** Where the timestamps come from. @default systemClock */
+  /**
+   * Where the timestamps come from. @default realtimeClock() (CLOCK_REALTIME through FFI, the clock the kernel
+   * stamps packets with; without FFI `performance.timeOrigin + performance.now()`)
+   */
   clock?: Clock;
 }
 
@@ -215,7 +219,7 @@ export class SntpResponder {
       options.fallbackLeap ?? SNTP_RESPONDER_DEFAULTS.fallbackLeap,
       'fallback leap',
     );
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? realtimeClock();
     this.precision =
       options.precision === undefined
         ? measurePrecision(this.clock)

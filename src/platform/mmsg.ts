@@ -74,6 +74,7 @@ export class BatchIo {
   readonly #rxData: number;
   readonly #txData: number;
   #pending = 0;
+  #pendingBytes = 0;
   #received = 0;
   #memory: unknown;
 
@@ -267,12 +268,18 @@ export class BatchIo {
     this.#ptr(iov, this.#base + offset);
     this.#ptr(iov + 8, data.byteLength);
     this.#pending = k + 1;
+    this.#pendingBytes += data.byteLength;
     return offset;
   }
 
   /** Replies queued and not yet sent. */
   get pending(): number {
     return this.#pending;
+  }
+
+  /** Payload bytes of the replies queued. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
   /**
@@ -284,6 +291,7 @@ export class BatchIo {
   flush(): { sent: number; failed: number; bytes: number } {
     const m = this.#pending;
     this.#pending = 0;
+    this.#pendingBytes = 0;
     let off = 0;
     let failed = 0;
     let bytes = 0;

@@ -214,18 +214,25 @@ async function run(init: WorkerInit): Promise<void> {
       counters[C.batches] = (counters[C.batches] as number) + 1;
       if (datagrams > (counters[C.maxBatch] as number)) counters[C.maxBatch] = datagrams;
     }
-    if (io.pending > 0) {
+    // Counters first: whoever gets a reply must find it already counted.
+    syncCounters();
+    const queued = io.pending;
+    if (queued > 0) {
+      const queuedBytes = io.pendingBytes;
+      counters[C.datagramsOut] = (counters[C.datagramsOut] as number) + queued;
+      counters[C.bytesOut] = (counters[C.bytesOut] as number) + queuedBytes;
       if (stamps.length > 0) {
         clock.read(now); // the transmit time: as late as possible, just before the send
         for (const at of stamps) writeNtpTime(io.bytes, at, now);
         stamps.length = 0;
       }
       const r = io.flush();
-      counters[C.datagramsOut] = (counters[C.datagramsOut] as number) + r.sent;
-      counters[C.bytesOut] = (counters[C.bytesOut] as number) + r.bytes;
-      counters[C.sendErrors] = (counters[C.sendErrors] as number) + r.failed;
+      if (r.failed > 0) {
+        counters[C.datagramsOut] = (counters[C.datagramsOut] as number) - r.failed;
+        counters[C.bytesOut] = (counters[C.bytesOut] as number) - (queuedBytes - r.bytes);
+        counters[C.sendErrors] = (counters[C.sendErrors] as number) + r.failed;
+      }
     }
-    syncCounters();
     if (forwardQueue.length > 0) {
       Atomics.add(control, CONTROL.inFlight, forwardQueue.length);
       post({ t: 'forward', items: forwardQueue.splice(0) });

@@ -827,6 +827,7 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
         syncCounters();
         return;
       }
+      syncCounters(); // before the send: whoever gets the reply finds it counted
       if (reply) {
         if (stampAt >= 0 && stampAt + 8 <= reply.byteLength)
           writeNtpTime(reply, stampAt, clock.read({ sec: 0, nsec: 0 }));
@@ -834,7 +835,6 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
         counters[C.bytesOut] = (counters[C.bytesOut] as number) + reply.byteLength;
         socket.send(reply, rinfo.port, rinfo.address);
       }
-      syncCounters();
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
