@@ -88,7 +88,15 @@ const MAX_STDIN = 65_536;
 
 /** The events of `udp listen`. */
 export type UdpListenEvent =
-  | { event: 'listening'; address: string; port: number; family: 4 | 6; mode: UdpMode; reply?: string }
+  | {
+      event: 'listening';
+      address: string;
+      port: number;
+      family: 4 | 6;
+      mode: UdpMode;
+      reply?: string;
+      joined?: string[];
+    }
   | { event: 'datagram'; peer: string; bytes: number }
   | { event: 'message'; peer: string; text: string }
   | ({ event: 'stopped' } & UdpServerStats);
@@ -104,7 +112,8 @@ function listenText(quiet: boolean) {
         const where = formatHostPort(e.address, e.port);
         const modeText =
           e.mode === 'reply' ? `reply mode: "${escapeControl(e.reply ?? '')}"` : `${e.mode} mode`;
-        return { err: `Listening on ${where} (UDP, ${modeText}); Ctrl-C stops` };
+        const joined = e.joined?.length ? `; joined ${e.joined.join(', ')}` : '';
+        return { err: `Listening on ${where} (UDP, ${modeText}${joined}); Ctrl-C stops` };
       }
       case 'datagram':
         return quiet ? undefined : { err: `${e.peer} sent ${formatBytes(e.bytes)}` };
@@ -191,7 +200,13 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
     : inner;
   const server = new UdpServer(options, handler);
   const bound = await server.listen();
-  queue.push({ event: 'listening', ...bound, mode, ...(reply !== undefined ? { reply } : {}) });
+  queue.push({
+    event: 'listening',
+    ...bound,
+    mode,
+    ...(reply !== undefined ? { reply } : {}),
+    ...(server.joined.length ? { joined: server.joined } : {}),
+  });
   void server.finished.then((stats) => {
     queue.push({ event: 'stopped', ...stats });
     queue.end();
