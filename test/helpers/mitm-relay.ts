@@ -6,8 +6,12 @@
  * rejected what it did.
  *
  * Attacks:
- * - `alter-transmit`: add one second to a reply's transmit timestamp (the classic on-path clock shift);
- * - `replay`: answer a request at once with the previous reply the relay saw (an old, genuine reply);
+ * - `alter-transmit`: add one second to a reply's receive and transmit timestamps (the on-path clock shift:
+ *   moving the transmit timestamp alone shows as a round trip of minus one second, which a client's sanity
+ *   check refuses anyway);
+ * - `replay`: answer a request at once with the previous reply the relay saw (an old, genuine reply), its
+ *   origin timestamp set to the new request's transmit timestamp — what an on-path attacker can do, and what
+ *   the origin check alone cannot tell from a fresh reply;
  * - `strip-auth`: cut the reply down to the header and the Unique Identifier (no authenticator, no MAC);
  * - `strip-mac`: cut a MAC-authenticated reply down to its 48-byte header;
  * - `swap-cookies`: exchange the NTS Cookie fields of two requests from two different clients.
@@ -57,7 +61,11 @@ function cookieField(p: Buffer): { at: number; length: number } | undefined {
  * @param attack - what to do @default 'none'
  * @param times - how many packets to attack @default Infinity
  */
-export async function startMitmRelay(serverPort: number, attack: MitmAttack = 'none', times = Infinity): Promise<MitmRelay> {
+export async function startMitmRelay(
+  serverPort: number,
+  attack: MitmAttack = 'none',
+  times = Infinity,
+): Promise<MitmRelay> {
   const front = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => front.bind(0, '127.0.0.1', () => resolve()));
   const clients = new Map<string, Client>();
@@ -89,6 +97,7 @@ export async function startMitmRelay(serverPort: number, attack: MitmAttack = 'n
       let out = reply;
       if (mode === 'alter-transmit' && reply.length >= 48 && take()) {
         out = Buffer.from(reply);
+        out.writeUInt32BE((out.readUInt32BE(32) + 1) >>> 0, 32);
         out.writeUInt32BE((out.readUInt32BE(40) + 1) >>> 0, 40);
       } else if (mode === 'strip-auth' && reply.length > 48 && take()) {
         const uidLen = reply.readUInt16BE(50);
@@ -105,8 +114,9 @@ export async function startMitmRelay(serverPort: number, attack: MitmAttack = 'n
   front.on('message', async (msg: Buffer, rinfo) => {
     requests++;
     const client = await clientFor(rinfo.address, rinfo.port);
-    if (mode === 'replay' && lastReply && budget > 0) {
-      const old = lastReply;
+    if (mode === 'replay' && lastReply && msg.length >= 48 && budget > 0) {
+      const old = Buffer.from(lastReply);
+      msg.copy(old, 24, 40, 48);
       if (take()) front.send(old, rinfo.port, rinfo.address);
     }
     if (mode === 'swap-cookies' && budget > 0) {
