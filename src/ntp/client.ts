@@ -14,7 +14,11 @@
  *   or insane packet can neither answer nor abort it.
  * - Stratum 0 is a kiss-o'-death: DENY and RSTR say stop asking this server, RATE says back off
  *   (`KissOfDeathError`). LI = 3 or stratum ≥ 16 means the server is not synchronised (`UnsynchronizedError`).
- * - T1 and T4 come from the injectable clock, by default `performance.timeOrigin + performance.now()`.
+ * - T1 and T4 come from the kernel where FFI works, as chrony takes them: T4 is the kernel's receive timestamp
+ *   of the reply (SIOCGSTAMPNS), T1 its software transmit timestamp of the request (SO_TIMESTAMPING), both
+ *   CLOCK_REALTIME, so the time the event loop takes to wake up is not counted as network delay. Otherwise (no
+ *   FFI, or an injected `clock`) they are read from the clock right before the send and first thing on
+ *   arrival; the default clock is CLOCK_REALTIME through FFI, else `performance.timeOrigin + performance.now()`.
  * - Tries and timing come from the shared exchange helper: `timeout` bounds the whole query (name lookup
  *   included), each try gets `tryTimeout` (by default an even share of the timeout).
  * - The origin check stops blind spoofing, not an attacker on the path, who sees the request and can answer it
@@ -46,7 +50,7 @@ import {
   unixMsToNs,
   unixMsToNtp,
 } from '../codec/ntp-timestamp.js';
-import { type Clock, systemClock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import { Deadline, withTimeout } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
 import {
@@ -58,6 +62,8 @@ import {
 } from '../core/errors.js';
 import { exchange } from '../core/exchange.js';
 import { checkTimeout, formatHostPort, parseHostPort, parseInteger } from '../core/validate.js';
+import { dgramKernelStamps } from '../platform/dgram-timestamps.js';
+import { realtimeClock } from '../platform/realtime.js';
 import { NtsClient, type NtsClientOptions, NtsNakError, ntsClientFor } from './nts-client.js';
 import type { AuthMode, ReplyAuthCheck, RequestAuthenticator } from './request-auth.js';
 import { type SymmetricKey, symmetricAuthenticator } from './symmetric-key.js';
@@ -78,7 +84,10 @@ export interface SntpQueryOptions {
   family?: 4 | 6;
   /** Cancels the query. */
   signal?: AbortSignal;
-  /** Where T1 and T4 come from. @default systemClock (`performance.timeOrigin + performance.now()`) */
+  /**
+   * Where T1 and T4 come from when the kernel cannot stamp packets; giving a clock turns kernel stamps off.
+   * @default realtimeClock() (CLOCK_REALTIME through FFI, else `performance.timeOrigin + performance.now()`)
+   */
   clock?: Clock;
   /**
    * Network Time Security (RFC 8915). The server given is then the NTS-KE server (`HOST[:PORT]`, port 4460 by
@@ -241,14 +250,21 @@ export function checkQueryOptions(options: SntpQueryOptions): Checked {
     min: 0,
     max: 20,
   });
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? realtimeClock();
   if (typeof clock?.now !== 'function' || typeof clock.monotonic !== 'function') {
     throw new ValidationError('Invalid clock: expected an object with now() and monotonic()');
   }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new ValidationError('Invalid signal: expected an AbortSignal');
   }
-  const checked: Checked = { version, timeout, tryTimeout, retries, clock };
+  const checked: Checked = {
+    version,
+    timeout,
+    tryTimeout,
+    retries,
+    clock,
+    kernelStamps: options.clock === undefined,
+  };
   const { nts, key } = options;
   if (nts !== undefined && key !== undefined) {
     throw new ValidationError('Options nts and key cannot be used together: choose NTS or a symmetric key');
@@ -368,6 +384,8 @@ export interface Checked {
   tryTimeout: number | undefined;
   retries: number;
   clock: Clock;
+  /** T1 and T4 from the kernel's packet timestamps where it can (only with the default clock). */
+  kernelStamps?: boolean;
   /** Seals requests and verifies replies (a symmetric key). */
   auth?: RequestAuthenticator;
   /** NTS, as given. */
@@ -391,7 +409,7 @@ function prime(): Promise<void> {
       });
       responder.on('message', (msg, rinfo) => {
         if (msg.length < 48) return;
-        const now = unixMsToNtp(systemClock.now());
+        const now = unixMsToNtp(realtimeClock().now());
         const reply = encodeNtpPacket({
           version: ((msg[0] as number) >>> 3) & 7,
           mode: NtpMode.server,
@@ -418,7 +436,8 @@ function prime(): Promise<void> {
         timeout: 500,
         tryTimeout: undefined,
         retries: 0,
-        clock: systemClock,
+        clock: realtimeClock(),
+        kernelStamps: true,
       };
       await query(local, opts, undefined, new Deadline(500, 'prime'));
     } catch (err) {
@@ -572,6 +591,8 @@ async function query(
     closeSocket();
     throw toSoketError(err, `Cannot reach NTP server ${target.label}`);
   }
+  // Kernel timestamps for T1 and T4 (same clock as `realtimeClock`), where FFI and the kernel allow.
+  const stamps = opts.kernelStamps ? dgramKernelStamps(socket) : undefined;
 
   return exchange<SntpResult>(
     {
@@ -591,7 +612,7 @@ async function query(
         debug('ntp', `ignored a datagram from ${from}: ${reason}`, { server: target.label });
       };
       socket.on('message', (msg, rinfo) => {
-        const t4Ms = clock.now();
+        const t4Ms = stamps?.received() ?? clock.now(); // first thing: this datagram's kernel timestamp
         const from = formatHostPort(rinfo.address, rinfo.port);
         if (rinfo.address !== target.address || rinfo.port !== target.port) {
           ignore('not from the server asked', from);
@@ -671,12 +692,18 @@ async function query(
           const header = encodeNtpPacket({ version, mode: NtpMode.client, transmitTimestamp: c });
           const sealed = auth?.seal(header);
           const request = sealed?.packet ?? header;
-          const t1Ms = clock.now();
-          pending.set(c, { t1Ms, attempt, ...(sealed ? { verify: sealed.verify } : {}) });
+          const entry = { t1Ms: clock.now(), attempt, ...(sealed ? { verify: sealed.verify } : {}) };
+          pending.set(c, entry);
           socket.send(request, (err) => {
             if (err) ctl.reject(toSoketError(err, `Cannot send to NTP server ${target.label}`));
           });
-          debug('ntp', `request ${attempt}/${retries + 1} to ${target.label}`, { version });
+          // The kernel's transmit timestamp, when it stamped the datagram during the send.
+          const tx = stamps?.sent();
+          if (tx !== undefined) entry.t1Ms = tx;
+          debug('ntp', `request ${attempt}/${retries + 1} to ${target.label}`, {
+            version,
+            timestamps: stamps ? (tx !== undefined ? 'kernel' : 'kernel receive, clock transmit') : 'clock',
+          });
         },
         cleanup: closeSocket,
       };
