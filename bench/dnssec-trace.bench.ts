@@ -14,8 +14,10 @@
  * medians of the wall times are compared. Target: soket --trace --validate no slower than delv.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseRootHints, trace } from '../src/dns/trace.js';
+import { parseTrustAnchors } from '../src/dnssec/trust-anchor.js';
 import { missingTreePeer, startDnssecTree } from '../test/helpers/dnssec-tree.js';
 import { mdTable, median, percentile, ratio, type Scenario, SOKET_BIN } from './lib.js';
 
@@ -114,6 +116,26 @@ const scenario: Scenario = {
       const rows = commands.map(([label], k) => {
         const s = samples[k] ?? [];
         return { label, median: median(s), min: Math.min(...s), p90: percentile(s, 90) };
+      });
+      // The same trace and validation inside this process: the work itself, without a process start-up.
+      const options = {
+        validate: true,
+        rootHints: parseRootHints(readFileSync(tree.rootHints, 'utf8')),
+        trustAnchors: parseTrustAnchors(readFileSync(tree.anchorFile, 'utf8')),
+      };
+      const inProcess: number[] = [];
+      for (let i = 0; i < RUNS + WARMUP; i++) {
+        const t0 = performance.now();
+        const r = await trace(NAME, options);
+        const ms = performance.now() - t0;
+        if (r.verdict?.status !== 'secure') throw new Error(`in-process trace: ${r.verdict?.reason}`);
+        if (i >= WARMUP) inProcess.push(ms);
+      }
+      rows.push({
+        label: '`trace(name, { validate: true })` in-process (no start-up)',
+        median: median(inProcess),
+        min: Math.min(...inProcess),
+        p90: percentile(inProcess, 90),
       });
       const delv = rows[2] as (typeof rows)[number];
       const soket = rows[0] as (typeof rows)[number];
