@@ -559,6 +559,6 @@ export class UdpRelay extends ServerLifecycle<UdpRelayStats, InetAddress, UdpRel
  * await relay.close();
  * ```
  */
-export function createUdpRelay(options: UdpRelayOptions): Promise<UdpRelay> {
+export async function createUdpRelay(options: UdpRelayOptions): Promise<UdpRelay> {
   return listening(new UdpRelay(options));
 }

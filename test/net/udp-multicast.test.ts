@@ -471,7 +471,7 @@ s.sendto(b'from python',('${group}',${port}))`,
     assert.deepEqual(got.slice(2), [`marker from ${h0.ipv4}`, `the source from ${h2.ipv4}`]);
   });
 
-  test('createUdpServer: bad groups, a unicast bind with join, iface without join, an unknown interface', () => {
+  test('createUdpServer: bad groups, a unicast bind with join, iface without join, an unknown interface', async () => {
     const h = () => {};
     const bad: Array<[object, RegExp]> = [
       [{ host: '0.0.0.0', join: '10.1.2.3' }, /not a multicast address/],
@@ -484,8 +484,8 @@ s.sendto(b'from python',('${group}',${port}))`,
       [{ host: '239.1.1.1' }, /receives nothing without joining it/],
     ];
     for (const [o, re] of bad)
-      assert.throws(
-        () => createUdpServer(o, h),
+      await assert.rejects(
+        async () => createUdpServer(o, h),
         (e: Error) => e instanceof ValidationError && re.test(e.message),
       );
   });

@@ -201,7 +201,7 @@ describe('UDP relay', () => {
     assert.equal(r.listening, false);
   });
 
-  test('bad options are ValidationErrors', () => {
+  test('bad options are ValidationErrors', async () => {
     const bad: Array<[string, object]> = [
       ['no target', { listen: '0' }],
       ['target port 0', { listen: '0', target: '127.0.0.1:0' }],
@@ -212,7 +212,7 @@ describe('UDP relay', () => {
       ['both', { listen: '0', target: '127.0.0.1:9', allow: '::1', access: {} }],
     ];
     for (const [what, o] of bad) {
-      assert.throws(() => createUdpRelay(o as never), ValidationError, what);
+      await assert.rejects(async () => createUdpRelay(o as never), ValidationError, what);
     }
   });
 
