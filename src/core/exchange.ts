@@ -79,7 +79,8 @@ export function exchange<R>(
     throw new ValidationError(`Invalid tries '${String(tries)}': expected an integer of at least 1`);
   }
   const deadline = options.deadline ?? new Deadline(options.timeout || undefined, options.target);
-  const total = deadline.remaining();
+  // Each try's share of the whole budget (capped below by the time left when it starts).
+  const total = deadline.totalMs || undefined;
   const tryTimeout = options.tryTimeout || (total === undefined ? undefined : Math.max(1, total / tries));
   const signal = options.signal;
 
@@ -116,7 +117,8 @@ export function exchange<R>(
     };
 
     const timedOut = () => {
-      const detail = `(${attempt} ${attempt === 1 ? 'try' : 'tries'}${options.timeoutDetail?.() ?? ''})`;
+      const each = tryTimeout !== undefined && attempt > 1 ? ` of ${Math.round(tryTimeout)} ms` : '';
+      const detail = `(${attempt} ${attempt === 1 ? 'try' : 'tries'}${each}${options.timeoutDetail?.() ?? ''})`;
       const limit = deadline.totalMs || Math.round((tryTimeout ?? 0) * attempt);
       fail(new TimeoutError('response', options.target, Math.round(limit), detail));
     };

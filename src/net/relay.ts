@@ -637,6 +637,6 @@ function errText(err: NodeJS.ErrnoException): string {
  * console.log(relay.tlsServer?.certificate.pin); // the self-signed certificate's pin
  * ```
  */
-export function createRelay(options: RelayOptions): Promise<RelayServer> {
+export async function createRelay(options: RelayOptions): Promise<RelayServer> {
   return listening(new RelayServer(options));
 }

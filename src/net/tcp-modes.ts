@@ -65,6 +65,7 @@ export class MessageSplitter {
   readonly maxLineLength: number;
   #partial: Buffer | undefined;
   #pendingLength = 0;
+  #pendingEndsCR = false;
 
   /**
    * @param framing - `auto`, `line` or `chunk`
@@ -143,20 +144,39 @@ export class MessageSplitter {
    */
   count(chunk: Buffer): number {
     if (this.framing === 'chunk') return chunk.length ? 1 : 0;
+    if (this.framing === 'auto') {
+      let n = 0;
+      let last = -1;
+      for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
+        n++;
+        last = i;
+      }
+      return chunk.length - last - 1 > 0 ? n + 1 : n;
+    }
+    // line: mirror push() exactly, pieces of maxLineLength included, without building the messages.
+    const max = this.maxLineLength;
     let n = 0;
-    let last = -1;
-    for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
-      n++;
-      last = i;
-    }
-    const tail = chunk.length - last - 1;
-    if (this.framing === 'auto') return tail > 0 ? n + 1 : n;
-    this.#pendingLength = (last === -1 ? this.#pendingLength : 0) + tail;
-    if (this.#pendingLength >= this.maxLineLength) {
-      n++;
+    let i = 0;
+    for (;;) {
+      const nl = chunk.indexOf(LF, i);
+      if (nl === -1) {
+        const seg = chunk.length - i;
+        if (seg > 0) {
+          const total = this.#pendingLength + seg;
+          n += Math.floor(total / max);
+          this.#pendingLength = total % max;
+          this.#pendingEndsCR = this.#pendingLength > 0 && chunk[chunk.length - 1] === CR;
+        }
+        return n;
+      }
+      let len = this.#pendingLength + (nl - i);
+      const crBefore = nl > i ? chunk[nl - 1] === CR : this.#pendingLength > 0 && this.#pendingEndsCR;
+      if (crBefore) len -= 1;
+      n += len <= max ? 1 : Math.ceil(len / max);
       this.#pendingLength = 0;
+      this.#pendingEndsCR = false;
+      i = nl + 1;
     }
-    return n;
   }
 
   /**
@@ -167,6 +187,7 @@ export class MessageSplitter {
   flushCount(): boolean {
     const pending = this.#pendingLength > 0;
     this.#pendingLength = 0;
+    this.#pendingEndsCR = false;
     return pending;
   }
 }

@@ -517,6 +517,6 @@ export class TcpWorkers extends ServerLifecycle<TcpServerStats, TcpServerAddress
  * }
  * ```
  */
-export function startTcpWorkers(options: TcpWorkersOptions): Promise<TcpWorkers> {
+export async function startTcpWorkers(options: TcpWorkersOptions): Promise<TcpWorkers> {
   return listening(new TcpWorkers(options));
 }

@@ -12,6 +12,11 @@
  * Node reads each datagram into a 64 KiB buffer, larger than any UDP payload (65,507 bytes over IPv4, 65,527
  * over IPv6), so the server always sees whole datagrams. A datagram is a message: no framing is needed.
  *
+ * The built-in modes (echo, reply, print) run on the batched UDP engine where FFI works
+ * (platform/udp-engine.ts: recvmmsg/sendmmsg in `workers` threads, 1 by default); print mode's datagrams come
+ * back to the main thread in batches. Custom handlers, multicast joins, allow/deny lists and extra socket
+ * options run on Node's `dgram` socket, as does everything without FFI. `stats().datapath` says which.
+ *
  * @module
  */
 import dgram from 'node:dgram';
@@ -22,6 +27,9 @@ import { toSoketError, ValidationError } from '../core/errors.js';
 import { type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
 import { printable } from '../core/text.js';
 import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
+import type { DatagramHandlerSpec, Datapath } from '../platform/datagram-handler.js';
+import { builtinHandler } from '../platform/datagram-handlers.js';
+import { batchedDatapath, UDP_ENGINE_LIMITS, UdpEngine } from '../platform/udp-engine.js';
 import { type SocketOptions, setSocketOptions, validateSocketOptions } from './sockopt.js';
 import {
   isMulticastAddress,
@@ -59,6 +67,14 @@ export interface UdpServerOptions extends UdpJoinOptions {
   deny?: string | readonly string[];
   /** Or a ready access list (instead of `allow`/`deny`). */
   access?: AccessList;
+  /**
+   * Worker threads on the batched path, each with its own SO_REUSEPORT socket (one client always reaches the
+   * same one). One worker keeps print mode's datagrams in arrival order across clients; more use more cores.
+   * @default 1
+   */
+  workers?: number;
+  /** `auto` serves the built-in modes batched where it can; `dgram` always uses Node's socket. @default 'auto' */
+  datapath?: 'auto' | Datapath;
   /** Closes the server when it fires. @default undefined */
   signal?: AbortSignal;
 }
@@ -70,6 +86,8 @@ export const UDP_SERVER_DEFAULTS = {
   ipv6Only: false,
   receiveBufferSize: 0,
   sendBufferSize: 0,
+  workers: 1,
+  datapath: 'auto',
 } as const;
 
 /** Counters of a UDP server. */
@@ -88,6 +106,12 @@ export interface UdpServerStats {
   dropped: number;
   /** Datagrams dropped because their sender was outside `allow` or inside `deny`. */
   denied: number;
+  /** `batched` (the UDP engine's workers) or `dgram` (Node's socket). */
+  datapath: Datapath;
+  /** Workers (sockets) serving. */
+  workers: number;
+  /** Datagrams the kernel dropped because the receive queue was full (batched path; 0 on dgram). */
+  kernelDrops: number;
 }
 
 /** One datagram received, as print mode reports it. */
@@ -109,6 +133,24 @@ export interface UdpMessage {
  * `false` says the datagram was dropped (counted in `dropped`).
  */
 export type UdpHandler = (data: Buffer, rinfo: dgram.RemoteInfo, server: UdpServer) => unknown;
+
+/** How a built-in handler runs on the batched engine: its worker handler, and print mode's callback. */
+interface EngineForm {
+  spec: DatagramHandlerSpec;
+  onMessage?: (message: UdpMessage) => unknown;
+}
+
+const ENGINE_FORM = Symbol('soket.udpEngineForm');
+
+/** Mark a built-in handler with its engine form (when the engine's worker modules are there). */
+function withEngineForm(handler: UdpHandler, form: () => EngineForm): UdpHandler {
+  try {
+    (handler as UdpHandler & { [ENGINE_FORM]?: EngineForm })[ENGINE_FORM] = form();
+  } catch {
+    // no worker modules next to this build: the handler runs on dgram
+  }
+  return handler;
+}
 
 /** Events of a {@link UdpServer} (besides the lifecycle's `listening`, `close` and `error`). */
 export type UdpServerEvents = Record<never, never>;
@@ -147,6 +189,9 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
   #bytesOut = 0;
   #sendErrors = 0;
   #dropped = 0;
+  readonly #workers: number;
+  readonly #datapath: 'auto' | Datapath;
+  #engine: UdpEngine | undefined;
 
   /**
    * @param options - where to bind; see {@link UdpServerOptions}
@@ -194,9 +239,76 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
         : undefined);
     this.#access = access?.active ? access : undefined;
     this.#handler = handler;
+    this.#workers = parseInteger(o.workers, 'workers', { min: 1, max: UDP_ENGINE_LIMITS.workers });
+    if (o.datapath !== 'auto' && o.datapath !== 'batched' && o.datapath !== 'dgram') {
+      throw new ValidationError(`Invalid datapath '${String(o.datapath)}': expected auto, batched or dgram`);
+    }
+    this.#datapath = o.datapath;
+    if (o.datapath === 'batched') {
+      const why = this.#dgramOnly();
+      if (why) throw new ValidationError(`Cannot serve on the batched datapath: ${why}`);
+    }
+  }
+
+  /** Why this server must run on dgram whatever the platform, or undefined. */
+  #dgramOnly(): string | undefined {
+    if (!(this.#handler as UdpHandler & { [ENGINE_FORM]?: EngineForm })[ENGINE_FORM]) {
+      return 'a custom handler runs in the main thread';
+    }
+    if (this.#joins.length > 0) return 'multicast joins';
+    if (this.#access) return 'allow/deny lists';
+    if (this.#socketOptions && Object.keys(this.#socketOptions).length > 0) return 'extra socket options';
+    return undefined;
+  }
+
+  /** The path that serves: `batched` or `dgram` (known once `listen()` resolved). */
+  get datapath(): Datapath {
+    return this.#engine?.datapath ?? 'dgram';
+  }
+
+  async #startEngine(form: EngineForm): Promise<InetAddress> {
+    const engine = new UdpEngine(
+      {
+        host: this.#host,
+        port: this.#port,
+        ipv6Only: this.#ipv6Only,
+        workers: this.#workers,
+        receiveBufferSize: this.#rcv,
+        sendBufferSize: this.#snd,
+        datapath: this.#datapath,
+      },
+      form.spec,
+    );
+    const onMessage = form.onMessage;
+    if (onMessage) {
+      engine.on('message', (m) => {
+        const message: UdpMessage = {
+          data: m.data,
+          address: m.address,
+          port: m.port,
+          peer: m.peer,
+          text: printable(m.data),
+        };
+        if (onMessage(message) === false) this.#dropped++;
+      });
+    }
+    engine.on('error', (err) => this.reportError(err));
+    const address = await engine.listen();
+    this.#engine = engine;
+    debug('udp', 'listening', { ...address, datapath: engine.datapath, workers: this.#workers });
+    return address;
   }
 
   protected async start(): Promise<InetAddress> {
+    const form = (this.#handler as UdpHandler & { [ENGINE_FORM]?: EngineForm })[ENGINE_FORM];
+    const dgramOnly = this.#dgramOnly();
+    const batched = batchedDatapath();
+    if (form && !dgramOnly && this.#datapath !== 'dgram' && (batched.ok || this.#datapath === 'batched')) {
+      return this.#startEngine(form);
+    }
+    debug('udp', 'dgram datapath', {
+      reason: dgramOnly ?? (this.#datapath === 'dgram' ? 'asked for' : batched.ok ? '' : batched.reason),
+    });
     const host = this.#host;
     const where = formatHostPort(host, this.#port);
     const family = isIP(host) === 6 ? 6 : 4;
@@ -260,7 +372,12 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
     return address;
   }
 
-  protected async stop(): Promise<void> {
+  protected async stop(timeout: number | undefined): Promise<void> {
+    if (this.#engine) {
+      await this.#engine.close(timeout === undefined ? {} : { timeout });
+      debug('udp', 'server closed', { port: this.address.port, ...this.stats() });
+      return;
+    }
     const socket = this.socket;
     if (!socket) return;
     await new Promise<void>((resolve) => {
@@ -280,6 +397,12 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
    * @param to - the client's address and port (the `rinfo` of its datagram)
    */
   send(data: Buffer | Uint8Array, to: { address: string; port: number }): void {
+    if (this.#engine) {
+      this.#datagramsOut++;
+      this.#bytesOut += data.length;
+      this.#engine.send(data, to);
+      return;
+    }
     const socket = this.socket;
     if (!socket) return;
     this.#datagramsOut++;
@@ -289,6 +412,21 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
 
   /** A snapshot of the counters. */
   stats(): UdpServerStats {
+    const e = this.#engine?.stats();
+    if (e) {
+      return {
+        datagramsIn: e.datagramsIn,
+        datagramsOut: e.datagramsOut + this.#datagramsOut,
+        bytesIn: e.bytesIn,
+        bytesOut: e.bytesOut + this.#bytesOut,
+        sendErrors: e.sendErrors,
+        dropped: this.#dropped + e.forwardDropped + e.truncated + e.handlerErrors,
+        denied: this.#denied,
+        datapath: e.datapath,
+        workers: e.workers,
+        kernelDrops: e.kernelDrops,
+      };
+    }
     return {
       datagramsIn: this.#datagramsIn,
       datagramsOut: this.#datagramsOut,
@@ -297,6 +435,9 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
       sendErrors: this.#sendErrors,
       dropped: this.#dropped,
       denied: this.#denied,
+      datapath: 'dgram',
+      workers: this.socket ? 1 : 0,
+      kernelDrops: 0,
     };
   }
 }
@@ -311,7 +452,10 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
  * ```
  */
 export function udpEchoHandler(): UdpHandler {
-  return (data, rinfo, server) => server.send(data, rinfo);
+  return withEngineForm(
+    (data, rinfo, server) => server.send(data, rinfo),
+    () => ({ spec: builtinHandler('echo') }),
+  );
 }
 
 /**
@@ -328,7 +472,10 @@ export function udpEchoHandler(): UdpHandler {
 export function udpReplyHandler(text = 'message received'): UdpHandler {
   const reply = Buffer.from(text);
   checkReplySize(reply.length);
-  return (_data, rinfo, server) => server.send(reply, rinfo);
+  return withEngineForm(
+    (_data, rinfo, server) => server.send(reply, rinfo),
+    () => ({ spec: builtinHandler('reply', { reply: new Uint8Array(reply) }) }),
+  );
 }
 
 /** Largest reply a UDP server can send (IPv4's limit; IPv6 allows 20 bytes more). */
@@ -355,14 +502,17 @@ function checkReplySize(size: number): void {
  */
 export function udpPrintHandler(onMessage: (message: UdpMessage) => unknown): UdpHandler {
   if (typeof onMessage !== 'function') throw new ValidationError('Print mode needs an onMessage callback');
-  return (data, rinfo) =>
-    onMessage({
-      data,
-      address: rinfo.address,
-      port: rinfo.port,
-      peer: formatHostPort(rinfo.address, rinfo.port),
-      text: printable(data),
-    });
+  return withEngineForm(
+    (data, rinfo) =>
+      onMessage({
+        data,
+        address: rinfo.address,
+        port: rinfo.port,
+        peer: formatHostPort(rinfo.address, rinfo.port),
+        text: printable(data),
+      }),
+    () => ({ spec: builtinHandler('forward'), onMessage }),
+  );
 }
 
 /**
@@ -428,6 +578,6 @@ export function parseUdpMode(value: string): UdpMode {
  * console.log(`UDP echo on port ${server.address.port}`);
  * ```
  */
-export function createUdpServer(options: UdpServerOptions, handler: UdpHandler): Promise<UdpServer> {
+export async function createUdpServer(options: UdpServerOptions, handler: UdpHandler): Promise<UdpServer> {
   return listening(new UdpServer(options, handler));
 }

@@ -405,6 +405,6 @@ export class NtsKeServer extends ServerLifecycle<NtsKeServerStats, InetAddress, 
  * const client = new NtsClient(`127.0.0.1:${ke.address.port}`, { ca: ke.certificate.cert });
  * ```
  */
-export function createNtsKeServer(options: NtsKeServerOptions = {}): Promise<NtsKeServer> {
+export async function createNtsKeServer(options: NtsKeServerOptions = {}): Promise<NtsKeServer> {
   return listening(new NtsKeServer(options));
 }

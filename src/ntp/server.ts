@@ -24,7 +24,7 @@ import { toSoketError, ValidationError } from '../core/errors.js';
 import { type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
 import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
 import type { Datapath } from '../platform/datagram-handler.js';
-import { coreCount, UDP_ENGINE_LIMITS, UdpEngine } from '../platform/udp-engine.js';
+import { batchedDatapath, coreCount, UDP_ENGINE_LIMITS, UdpEngine } from '../platform/udp-engine.js';
 import { type SntpEngineConfig, sntpEngineHandler, sntpStatsFromEngine } from './sntp-engine-handler.js';
 import {
   type LeapSource,
@@ -224,7 +224,12 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
 
   protected async start(): Promise<InetAddress> {
     const config = this.#engineConfig;
-    if (typeof config !== 'string' && this.#datapath !== 'dgram') {
+    const batched = batchedDatapath();
+    if (
+      typeof config !== 'string' &&
+      this.#datapath !== 'dgram' &&
+      (batched.ok || this.#datapath === 'batched')
+    ) {
       const engine = new UdpEngine(
         { host: this.#host, port: this.#port, workers: this.#workers, datapath: this.#datapath },
         sntpEngineHandler(config),
@@ -245,7 +250,15 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
       });
       return address;
     }
-    if (typeof config === 'string') debug('ntp', `server: dgram datapath (${config})`);
+    const why =
+      typeof config === 'string'
+        ? config
+        : this.#datapath === 'dgram'
+          ? 'asked for'
+          : batched.ok
+            ? ''
+            : batched.reason;
+    debug('ntp', `server: dgram datapath (${why})`);
     const family = isIP(this.#host) === 6 ? 6 : 4;
     const responder = this.responder;
     const clock = responder.clock;
@@ -335,6 +348,6 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
  * await server.close();
  * ```
  */
-export function createSntpServer(options: SntpServerOptions = {}): Promise<SntpServer> {
+export async function createSntpServer(options: SntpServerOptions = {}): Promise<SntpServer> {
   return listening(new SntpServer(options));
 }

@@ -3,9 +3,9 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { Command } from 'commander';
-import type { Runner } from '../../src/cli/command.js';
+import type { CommandOutput, Runner, StreamOutput } from '../../src/cli/command.js';
 import { register } from '../../src/cli/commands/demo.js';
-import { type Io, makeColors } from '../../src/cli/io.js';
+import type { Io } from '../../src/cli/io.js';
 import { runCli, SOKET_BIN } from '../helpers/cli.js';
 import { canUseNetns, createNetns, deleteNetns } from '../helpers/netns.js';
 import { requireCapability } from '../helpers/peers.js';
@@ -14,10 +14,13 @@ const SECTIONS = ['host', 'dns', 'services', 'sockopt', 'tcp', 'udp', 'ntp', 'pr
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON lines checked field by field below
 function parseLines(stdout: string): Array<Record<string, any>> {
-  return stdout
+  const events = stdout
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
+  // NDJSON: the sections, then one summary line.
+  assert.equal(events.at(-1)?.event, 'summary');
+  return events.filter((e) => e.event === 'section');
 }
 
 describe('soket demo', () => {
@@ -113,43 +116,40 @@ describe('soket demo', () => {
 
   test('interrupted mid-way, it still closes every server it started', async () => {
     const controller = new AbortController();
-    const lines: string[] = [];
-    let tcpPort: number | undefined;
     const io: Io = {
       json: false,
       verbose: false,
-      color: makeColors(false),
-      out(line) {
-        lines.push(line);
-        const m = /server on 127\.0\.0\.1:(\d+) in reply mode/.exec(line);
-        if (m) {
-          tcpPort = Number(m[1]);
-          controller.abort(new Error('test interrupt'));
-        }
-      },
-      err() {},
-      printJson() {},
-      stdout: process.stdout,
       stdin: process.stdin,
       stdinIsTTY: false,
-      stderrIsTTY: false,
-      columns: 80,
       signal: controller.signal,
       env: {},
     };
     const program = new Command('soket').exitOverride();
-    let action: Promise<unknown> | undefined;
+    let output: CommandOutput | undefined;
     const run: Runner =
       (fn) =>
-      (...args) => {
-        action = fn(io, ...args);
-        return action.then(() => undefined);
+      async (...args) => {
+        output = await fn(io, ...args);
       };
     register(program, run);
-    await program.parseAsync(['demo'], { from: 'user' }).catch(() => {});
-    await action?.catch(() => {});
-    assert.ok(tcpPort, `the TCP section started: ${lines.join('\n')}`);
-    assert.ok(!lines.some((l) => /^== \d\. UDP/.test(l)), 'no section ran after the interrupt');
+    await program.parseAsync(['demo'], { from: 'user' });
+    const events = (output as unknown as StreamOutput<{ event: string; section?: string; result?: { port?: number } }>)
+      .events;
+    let tcpPort: number | undefined;
+    const seen: string[] = [];
+    try {
+      for await (const e of events) {
+        if (e.section) seen.push(e.section);
+        if (e.section === 'tcp') {
+          tcpPort = e.result?.port;
+          controller.abort(new Error('test interrupt'));
+        }
+      }
+    } catch {
+      // the interrupt ends the stream with an error
+    }
+    assert.ok(tcpPort, `the TCP section ran: ${seen.join(', ')}`);
+    assert.ok(!seen.includes('udp'), 'no section ran after the interrupt');
     const probe = net.connect(tcpPort as number, '127.0.0.1');
     const [err] = (await once(probe, 'error')) as [NodeJS.ErrnoException];
     assert.equal(err.code, 'ECONNREFUSED', 'the demo TCP server is closed');

@@ -39,18 +39,34 @@ describe('soket probe', () => {
     const closed = await freeTcpPort();
     const r = await runCli(['probe', 'localhost', String(closed), '-4', '--json']);
     assert.equal(r.code, 1);
-    const out = JSON.parse(r.stdout);
-    assert.deepEqual(Object.keys(out).sort(), ['address', 'elapsedMs', 'host', 'results', 'summary']);
+    // NDJSON: one `port` event per port, then the `summary`.
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['port', 'summary'],
+    );
+    const [port, out] = events;
     assert.equal(out.address, '127.0.0.1');
+    assert.equal(out.interrupted, false);
     assert.deepEqual(out.summary, { open: 0, closed: 1, filtered: 0, error: 0 });
-    assert.deepEqual(out.results[0], {
-      port: closed,
-      state: 'closed',
-      address: '127.0.0.1',
-      connectMs: null,
-      code: 'ECONNREFUSED',
-      reason: 'connection refused',
-    });
+    assert.equal(out.results, undefined, 'the summary line does not repeat the ports');
+    assert.deepEqual(
+      { ...port, service: undefined },
+      {
+        event: 'port',
+        protocol: 'tcp',
+        port: closed,
+        state: 'closed',
+        address: '127.0.0.1',
+        connectMs: null,
+        code: 'ECONNREFUSED',
+        reason: 'connection refused',
+        service: undefined,
+      },
+    );
   });
 
   test('long lists hide closed ports unless --all; --open shows only open ones', async () => {

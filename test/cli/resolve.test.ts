@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { collect, runCli, SOKET_BIN, startCli } from '../helpers/cli.js';
+import { batchResults, collect, runCli, SOKET_BIN, startCli } from '../helpers/cli.js';
 import { type DnsNetns, startDnsNetns } from '../helpers/dns-netns.js';
 import { startDnsResponder } from '../helpers/dns-responder.js';
 import { type Dnsmasq, startDnsmasq, ZONE } from '../helpers/dnsmasq.js';
@@ -79,11 +79,11 @@ describe('soket resolve (dnsmasq)', () => {
       assert.match(any.stdout, new RegExp(`\\b${type} `));
   });
 
-  test('--json is one array, streamed, with the documented fields', async (t) => {
+  test('--json is NDJSON: one result per line, streamed, then a summary', async (t) => {
     if (!requirePeer(t, 'dnsmasq', 'apt-get install dnsmasq') || !dnsmasq) return;
     const r = await runCli(['resolve', ZONE.www, ZONE.nxdomain, '-s', dnsmasq.server, '--json', '--ordered']);
     assert.equal(r.code, 1);
-    const out = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+    const out = batchResults(r.stdout) as Array<Record<string, unknown>>;
     assert.equal(out.length, 2);
     const [ok, bad] = out as [Record<string, unknown>, Record<string, unknown>];
     assert.deepEqual(Object.keys(ok).sort(), [
@@ -106,8 +106,8 @@ describe('soket resolve (dnsmasq)', () => {
     ]);
     assert.deepEqual(Object.keys(bad).sort(), ['elapsedMs', 'error', 'ok', 'query']);
     assert.equal((bad.error as { code: string }).code, 'ENOTFOUND');
-    // A single name is still an array.
-    const one = JSON.parse((await runCli(['resolve', ZONE.www, '-s', dnsmasq.server, '--json'])).stdout);
+    // A single name is one result line (and the summary).
+    const one = batchResults((await runCli(['resolve', ZONE.www, '-s', dnsmasq.server, '--json'])).stdout);
     assert.ok(Array.isArray(one) && one.length === 1);
   });
 
@@ -232,7 +232,7 @@ describe('soket resolve with the system resolver', () => {
         prefix,
       });
       assert.equal(r.code, 1, r.stderr);
-      const [www, mapped, nx] = JSON.parse(r.stdout) as Array<{
+      const [www, mapped, nx] = batchResults(r.stdout) as Array<{
         ok: boolean;
         resolver: string;
         records: Array<{ data: string; ttl: null }>;
@@ -251,7 +251,7 @@ describe('soket resolve with the system resolver', () => {
       assert.equal(v6.stdout, `${ZONE.wwwV6}\n`);
       // --dns uses the namespace's /etc/resolv.conf servers over the DNS protocol.
       const viaDns = await runCli(['resolve', '--dns', ZONE.domain, '-t', 'MX', '--json'], { prefix });
-      const [mx] = JSON.parse(viaDns.stdout) as Array<{ server: string; records: Array<{ data: string }> }>;
+      const [mx] = batchResults(viaDns.stdout) as Array<{ server: string; records: Array<{ data: string }> }>;
       assert.equal(mx?.server, '127.0.0.1:53');
       assert.equal(mx?.records[0]?.data, '10 mail.example.test');
     });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { runCli, SOKET_BIN } from '../helpers/cli.js';
+import { batchResults, runCli, SOKET_BIN } from '../helpers/cli.js';
 import { type DnsNetns, startDnsNetns } from '../helpers/dns-netns.js';
 import { type Dnsmasq, startDnsmasq, ZONE } from '../helpers/dnsmasq.js';
 import { canUseNetns } from '../helpers/netns.js';
@@ -44,7 +44,7 @@ describe('soket reverse (dnsmasq)', () => {
     if (!requirePeer(t, 'dnsmasq', 'apt-get install dnsmasq') || !dnsmasq) return;
     const j = await runCli(['reverse', ZONE.ptrOnlyV4, '-s', dnsmasq.server, '--json']);
     assert.equal(j.code, 0);
-    const [one] = JSON.parse(j.stdout) as Array<Record<string, unknown>>;
+    const [one] = batchResults(j.stdout) as Array<Record<string, unknown>>;
     assert.deepEqual(
       { ...one, elapsedMs: 0 },
       {
@@ -96,7 +96,7 @@ describe('soket reverse with the system resolver (getnameinfo)', () => {
   test('127.0.0.1 from /etc/hosts', async () => {
     const r = await runCli(['reverse', '127.0.0.1', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const [one] = JSON.parse(r.stdout) as Array<{ resolver: string; names: string[] }>;
+    const [one] = batchResults(r.stdout) as Array<{ resolver: string; names: string[] }>;
     assert.equal(one?.resolver, 'system');
     assert.equal(one?.names.length, 1);
   });

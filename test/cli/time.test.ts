@@ -157,8 +157,11 @@ describe('soket time', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    assert.ok(objs.length >= 2);
-    assert.deepEqual(Object.keys(objs[0]), ['time', 'offset', 'error', 'delay', 'agreed']);
+    assert.ok(objs.length >= 3);
+    assert.deepEqual(Object.keys(objs[0]), ['event', 'round', 'time', 'offset', 'error', 'delay', 'agreed']);
+    assert.equal(objs[0].event, 'sample');
+    assert.equal(objs.at(-1).event, 'summary', 'after Ctrl-C the summary is the last line');
+    assert.ok(objs.at(-1).samples >= 1);
   });
 
   test('operational failures exit 1 with one line: unsynchronised, kiss-o-death, timeout', async () => {
@@ -181,7 +184,7 @@ describe('soket time', () => {
     assert.equal(r.code, 1);
     assert.equal(
       r.stderr,
-      `soket: Waiting for a response from NTP server 127.0.0.1:${silent.port} timed out after 300 ms (2 tries)\n`,
+      `soket: Waiting for a response from NTP server 127.0.0.1:${silent.port} timed out after 300 ms (2 tries of 150 ms)\n`,
     );
   });
 

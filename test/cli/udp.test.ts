@@ -90,7 +90,7 @@ describe('soket udp', () => {
       '--message',
       'x',
       '--timeout',
-      '150',
+      '300',
       '--retries',
       '1',
     ]);

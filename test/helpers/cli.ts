@@ -88,3 +88,18 @@ export function waitForLine(
     );
   });
 }
+
+/** A stream's NDJSON output: one object per line. */
+export function ndjson(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The `result` events of a batch's NDJSON (resolve, reverse), without their `event` field. */
+export function batchResults(stdout: string): Array<Record<string, unknown>> {
+  return ndjson(stdout)
+    .filter((e) => e.event === 'result')
+    .map(({ event: _event, ...rest }) => rest);
+}

@@ -4,13 +4,13 @@ import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ValidationError } from '../../src/core/errors.js';
+import { printable } from '../../src/core/text.js';
 import {
   ChatRoom,
   discardHandler,
   echoHandler,
   MessageSplitter,
   type PrintedMessage,
-  printable,
   printHandler,
   replyHandler,
   tcpModeHandler,
@@ -74,7 +74,14 @@ describe('MessageSplitter', () => {
     assert.deepEqual(s.push(Buffer.from('ab')).map(String), []);
     assert.deepEqual(s.push(Buffer.from('c\nde')).map(String), ['abc']);
     assert.equal(String(s.flush()), 'de');
-    assert.deepEqual(s.push(Buffer.from('0123456789')).map(String), ['0123456789']);
+    // Never more than maxLineLength bytes in one message: whole pieces go out, the tail waits for its LF.
+    assert.deepEqual(s.push(Buffer.from('0123456789')).map(String), ['01234567']);
+    assert.deepEqual(s.push(Buffer.from('ab\n0123456789abcdefXY\n')).map(String), [
+      '89ab',
+      '01234567',
+      '89abcdef',
+      'XY',
+    ]);
   });
 
   test('chunk: each read is one message', () => {

@@ -139,7 +139,7 @@ describe('udpRequest', () => {
       seen++;
       if (seen >= 3) sock.send(m, rinfo.port, rinfo.address);
     });
-    const r = await udpRequest({ host: '127.0.0.1', port, message: 'x', timeout: 100, retries: 2 });
+    const r = await udpRequest({ host: '127.0.0.1', port, message: 'x', tryTimeout: 100, timeout: 3000, retries: 2 });
     assert.equal(r.attempts, 3);
     assert.equal(seen, 3);
   });
@@ -147,7 +147,7 @@ describe('udpRequest', () => {
   test('a silent server: TimeoutError naming the target, tries and per-try wait', async () => {
     const { port } = await rawServer(() => {});
     await assert.rejects(
-      udpRequest({ host: '127.0.0.1', port, message: 'x', timeout: 100, retries: 1 }),
+      udpRequest({ host: '127.0.0.1', port, message: 'x', timeout: 200, retries: 1 }),
       (err: unknown) => {
         assert.ok(err instanceof TimeoutError);
         assert.equal(err.phase, 'response');

@@ -221,7 +221,7 @@ describe('sntpQuery', () => {
         assert.ok(err instanceof TimeoutError);
         assert.equal(
           err.message,
-          `Waiting for a response from NTP server 127.0.0.1:${r.port} timed out after 300 ms (3 tries)`,
+          `Waiting for a response from NTP server 127.0.0.1:${r.port} timed out after 300 ms (3 tries of 100 ms)`,
         );
         return true;
       },

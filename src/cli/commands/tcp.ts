@@ -11,19 +11,14 @@
  * @module
  */
 import type { Command } from 'commander';
-import { ClosedError, toSoketError, ValidationError } from '../../core/errors.js';
+import { ClosedError, TimeoutError, toSoketError, ValidationError } from '../../core/errors.js';
 import { EventQueue } from '../../core/event-queue.js';
 import { escapeControl } from '../../core/text.js';
-import {
-  exclusive,
-  formatHostPort,
-  parseDuration,
-  parseHost,
-  parseHostPort,
-  parseInteger,
-  parsePort,
-} from '../../core/validate.js';
+import { exclusive, formatHostPort, parseAddress, parseDuration, parseInteger } from '../../core/validate.js';
+import { execExposed, prepareExec } from '../../net/exec.js';
 import type { SocketOptions, SocketOptionsReport } from '../../net/sockopt.js';
+import { parseStreamAddress, parseUnixPerm, type StreamAddress } from '../../net/stream-address.js';
+import { connectStream } from '../../net/stream-connect.js';
 import { connectTcp, type TcpConnection } from '../../net/tcp-client.js';
 import {
   ChatRoom,
@@ -37,12 +32,12 @@ import {
 } from '../../net/tcp-modes.js';
 import { TCP_REQUEST_DEFAULTS, type TcpReply, tcpRequest } from '../../net/tcp-request.js';
 import {
+  type StreamServerAddress,
   TCP_SERVER_DEFAULTS,
   type TcpCloseReason,
   type TcpConnectionSummary,
   type TcpHandler,
   TcpServer,
-  type TcpServerAddress,
   type TcpServerOptions,
   type TcpServerStats,
 } from '../../net/tcp-server.js';
@@ -53,6 +48,7 @@ import {
   type TcpWorkerContext,
   TcpWorkers,
 } from '../../net/tcp-workers.js';
+import { prepareTlsServer } from '../../net/tls-config.js';
 import {
   EXIT,
   examples,
@@ -65,9 +61,38 @@ import {
 import { formatBytes, formatMs } from '../format.js';
 import type { Io } from '../io.js';
 import { addSocketOptionFlags, hasSocketOptions, socketOptionsFromFlags } from '../socket-flags.js';
+import {
+  type AccessFlags,
+  accessFromFlags,
+  addAccessFlags,
+  addHexFlags,
+  addTlsClientFlags,
+  addTlsServerFlags,
+  type HexFlags,
+  hasTlsClientFlags,
+  hexFromFlags,
+  type TlsClientFlags,
+  type TlsServerFlags,
+  tlsClientFromFlags,
+  tlsServerFlagWithoutTls,
+  tlsServerFromFlags,
+} from '../stream-flags.js';
+import {
+  addressText,
+  execListen,
+  pipeListen,
+  streamConnect,
+  type TlsListenInfo,
+  tlsListenInfo,
+  tlsListenLines,
+} from '../tcp-stream-modes.js';
 
-interface ListenFlags extends Record<string, unknown> {
+interface ListenFlags extends AccessFlags, HexFlags, TlsServerFlags, Record<string, unknown> {
   mode?: string;
+  keep?: boolean;
+  exec?: string;
+  sh?: string;
+  unixPerm?: string;
   reply?: string;
   framing?: string;
   maxConns?: string;
@@ -81,8 +106,11 @@ interface ListenFlags extends Record<string, unknown> {
   quiet?: boolean;
 }
 
-interface ConnectFlags extends Record<string, unknown> {
+interface ConnectFlags extends TlsClientFlags, HexFlags, Record<string, unknown> {
   message?: string;
+  source?: string;
+  exec?: string;
+  sh?: string;
   wait?: string;
   timeout?: string;
   connectTimeout?: string;
@@ -114,11 +142,14 @@ export type ListenEvent =
       idleTimeout?: number;
       once?: boolean;
       socketOptions?: SocketOptionsReport;
-    } & TcpServerAddress)
+      tls?: TlsListenInfo;
+    } & StreamServerAddress)
   | { event: 'connect'; peer: string; open: number; worker?: number }
   | ({ event: 'disconnect'; worker?: number } & TcpConnectionSummary)
   | { event: 'refuse'; peer: string; maxConnections: number | undefined; worker?: number }
   | { event: 'accept-error'; code: string; count: number; message: string }
+  | { event: 'deny'; peer: string; rule: string }
+  | { event: 'tls-error'; peer: string; message: string }
   | { event: 'message'; peer: string; text: string; worker?: number }
   | { event: 'worker-exit'; worker: number; code: number | null; signal: string | null }
   | { event: 'stopping'; open: number; closeTimeout: number }
@@ -143,7 +174,7 @@ function listenText(quiet: boolean) {
   return (e: ListenEvent, ctx: RenderContext): Rendered => {
     switch (e.event) {
       case 'listening': {
-        const where = formatHostPort(e.address, e.port);
+        const where = addressText(e, Boolean(e.tls));
         const modeText =
           e.mode === 'reply' ? `reply mode: "${escapeControl(e.reply ?? '')}"` : `${e.mode} mode`;
         const extra = [
@@ -157,6 +188,7 @@ function listenText(quiet: boolean) {
         const lines = [
           `Listening on ${where} (TCP, ${modeText}${extra.length ? `, ${extra.join(', ')}` : ''}); Ctrl-C stops`,
         ];
+        if (e.tls) lines.push(...tlsListenLines(e.tls));
         if (e.socketOptions) {
           lines.push(
             `Socket options on the listener (accepted sockets inherit them): ${JSON.stringify(e.socketOptions)}`,
@@ -180,6 +212,10 @@ function listenText(quiet: boolean) {
         };
       case 'message':
         return `[${e.peer}] ${e.text}`;
+      case 'deny':
+        return quiet ? undefined : { err: `${e.peer} denied (${e.rule})` };
+      case 'tls-error':
+        return quiet ? undefined : { err: `${e.peer} TLS handshake failed: ${escapeControl(e.message)}` };
       case 'worker-exit':
         return { err: `Worker ${e.worker} exited (code ${e.code}, signal ${e.signal}); starting it again` };
       case 'stopping':
@@ -200,13 +236,37 @@ interface ListenPlan {
   framing?: Framing;
   chatQueue?: number;
   workers: number;
-  server: TcpServerOptions & { host: string; port: number };
+  server: TcpServerOptions;
   socketOptions: SocketOptions;
+  /** Where, as given. */
+  address: StreamAddress;
+  /** TLS on the listener (`--tls` or `tls:`). */
+  tls: boolean;
+  /** `--mode pipe`, `--exec`/`--sh`, or one of the library's modes. */
+  role: 'mode' | 'pipe' | 'exec';
 }
 
-function planListen(address: string, flags: ListenFlags): ListenPlan {
-  const { host, port } = parseHostPort(address, { defaultHost: TCP_SERVER_DEFAULTS.host, allowZero: true });
-  let mode: TcpMode = flags.mode !== undefined ? parseTcpMode(flags.mode) : 'echo';
+function planListen(addressText: string, flags: ListenFlags): ListenPlan {
+  const address = parseStreamAddress(addressText, {
+    defaultHost: TCP_SERVER_DEFAULTS.host,
+    allowZero: true,
+    what: 'listen address',
+  });
+  const host = address.kind === 'tcp' ? address.host : '';
+  const port = address.kind === 'tcp' ? address.port : 0;
+  const tls = address.tls || Boolean(flags.tls);
+  const withoutTls = tls ? undefined : tlsServerFlagWithoutTls(flags);
+  if (withoutTls) throw new ValidationError(`Option ${withoutTls} needs --tls (or a tls: listen address)`);
+  if (!tls && flags.alpn !== undefined) throw new ValidationError('Option --alpn needs --tls');
+  exclusive({
+    '--exec': flags.exec !== undefined,
+    '--sh': flags.sh !== undefined,
+    '--mode': flags.mode !== undefined && (flags.exec !== undefined || flags.sh !== undefined),
+  });
+  const role: ListenPlan['role'] =
+    flags.exec !== undefined || flags.sh !== undefined ? 'exec' : flags.mode === 'pipe' ? 'pipe' : 'mode';
+  if (flags.keep && role !== 'pipe') throw new ValidationError('Option --keep applies to --mode pipe only');
+  let mode: TcpMode = flags.mode !== undefined && role === 'mode' ? parseTcpMode(flags.mode) : 'echo';
   if (flags.reply !== undefined) {
     if (flags.mode === undefined) mode = 'reply';
     else if (mode !== 'reply')
@@ -227,8 +287,22 @@ function planListen(address: string, flags: ListenFlags): ListenPlan {
   if (flags.ipv6Only && host !== '::' && !host.includes(':')) {
     throw new ValidationError(`Option --ipv6-only needs an IPv6 listen address such as [::], not ${host}`);
   }
+  if (workers > 1 && (address.kind === 'unix' || tls || role !== 'mode')) {
+    throw new ValidationError('Option --workers works with TCP echo/reply/print/chat/discard listeners only');
+  }
   const socketOptions = socketOptionsFromFlags(flags);
-  const server: ListenPlan['server'] = { host, port };
+  const server: ListenPlan['server'] = address.kind === 'unix' ? { path: address.path } : { host, port };
+  if (flags.unixPerm !== undefined) {
+    if (address.kind !== 'unix') throw new ValidationError('Option --unix-perm needs a unix: listen address');
+    server.unixPerm = parseUnixPerm(flags.unixPerm, '--unix-perm');
+  }
+  const access = accessFromFlags(flags);
+  if (access) {
+    if (address.kind === 'unix')
+      throw new ValidationError('Options --allow/--deny apply to TCP listeners, not unix:');
+    if (workers > 1) throw new ValidationError('Options --allow/--deny cannot be used with --workers');
+    server.access = access;
+  }
   if (flags.maxConns !== undefined)
     server.maxConnections = parseInteger(flags.maxConns, '--max-conns', { min: 1 });
   if (flags.idleTimeout !== undefined)
@@ -240,7 +314,7 @@ function planListen(address: string, flags: ListenFlags): ListenPlan {
   if (flags.once) server.once = true;
   if (flags.ipv6Only) server.ipv6Only = true;
   if (hasSocketOptions(socketOptions)) server.socketOptions = socketOptions;
-  const plan: ListenPlan = { mode, workers, server, socketOptions };
+  const plan: ListenPlan = { mode, workers, server, socketOptions, address, tls, role };
   if (flags.reply !== undefined) plan.reply = flags.reply;
   else if (mode === 'reply') plan.reply = TCP_MODE_DEFAULTS.reply;
   if (flags.framing !== undefined) {
@@ -252,6 +326,17 @@ function planListen(address: string, flags: ListenFlags): ListenPlan {
   if (flags.chatQueue !== undefined)
     plan.chatQueue = parseInteger(flags.chatQueue, '--chat-queue', { min: 1 });
   return plan;
+}
+
+/**
+ * `--exec 'PROGRAM ARGS...'`: the words of one string, split on whitespace with no shell (as ncat's --exec);
+ * `--sh` is for anything that needs quoting, pipes or redirection.
+ */
+function splitProgram(text: string): { program: string; args: string[] } {
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  const [program, ...args] = words;
+  if (program === undefined) throw new ValidationError('Invalid --exec: expected a program');
+  return { program, args };
 }
 
 /** The handler for a plan; print messages go to `onMessage` (false: pause until `onDrain`). */
@@ -279,6 +364,45 @@ function handlerFor(
 
 async function listen(io: Io, address: string, flags: ListenFlags) {
   const plan = planListen(address, flags);
+  // Everything that can fail on input is checked before anything listens: the program, the TLS files.
+  const spec =
+    plan.role === 'exec'
+      ? prepareExec(
+          flags.exec !== undefined ? splitProgram(flags.exec) : { shell: flags.sh as string },
+          io.env,
+        )
+      : undefined;
+  if (plan.tls) {
+    plan.server.tls = await prepareTlsServer({
+      ...tlsServerFromFlags(flags, (v, what) => parseDuration(v, what, { allowZero: false })),
+      selfSignedHosts: plan.address.kind === 'tcp' ? [plan.address.host] : [],
+    });
+  }
+  const hex = hexFromFlags(flags);
+  if (hex && plan.role !== 'pipe')
+    throw new ValidationError('Option --hex on tcp listen applies to --mode pipe');
+  if (plan.role === 'pipe') {
+    return pipeListen(io, {
+      server: plan.server,
+      keep: Boolean(flags.keep),
+      tls: plan.server.tls,
+      hex,
+      quiet: Boolean(flags.quiet),
+    });
+  }
+  if (spec) {
+    const a = plan.address;
+    const exposed = a.kind === 'tcp' && execExposed(a.host);
+    return execListen(io, {
+      server: plan.server,
+      spec,
+      tls: plan.server.tls,
+      quiet: Boolean(flags.quiet),
+      warning: exposed
+        ? `--exec on ${a.kind === 'tcp' ? a.host : ''} hands ${spec.display} to anyone who can reach this port; bind 127.0.0.1 or use --allow`
+        : undefined,
+    });
+  }
   const closeTimeout = plan.server.closeTimeout ?? TCP_SERVER_DEFAULTS.closeTimeout;
   const quiet = Boolean(flags.quiet);
 
@@ -315,7 +439,10 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
   const server =
     plan.workers > 1
       ? new TcpWorkers({ ...plan.server, workers: plan.workers, signal: io.signal })
-      : new TcpServer({ ...plan.server, signal: io.signal }, handlerFor(plan, onMessage, onDrain));
+      : new TcpServer<StreamServerAddress>(
+          { ...plan.server, signal: io.signal },
+          handlerFor(plan, onMessage, onDrain),
+        );
   const perWorker =
     plan.server.maxConnections && plan.workers > 1
       ? Math.ceil(plan.server.maxConnections / plan.workers)
@@ -334,6 +461,8 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
       queue.push({ event: 'connect', peer: c.peer, open: server.connections.size }),
     );
     server.on('accept-error', (e) => queue.push({ event: 'accept-error', ...e }));
+    server.on('deny', (d) => queue.offer({ event: 'deny', peer: d.peer, rule: d.rule }));
+    server.on('tls-error', (t) => queue.offer({ event: 'tls-error', ...t }));
   }
   const onDisconnect = (s: TcpConnectionSummary & { worker?: number }) => {
     queue.push({ event: 'disconnect', ...s, durationMs: Math.round(s.durationMs * 1000) / 1000 });
@@ -368,6 +497,7 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
   } else if (server.socketOptions) {
     Object.assign(listening, { socketOptions: server.socketOptions });
   }
+  if (plan.server.tls) Object.assign(listening, { tls: tlsListenInfo(plan.server.tls) });
   queue.push(listening);
   io.signal.addEventListener(
     'abort',
@@ -496,9 +626,43 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-async function connect(io: Io, hostArg: string, portArg: string, flags: ConnectFlags) {
-  const host = parseHost(hostArg);
-  const port = parsePort(portArg);
+/** `--source ADDR[:PORT]`: the local address (an IP of this machine) and optionally the port to bind. */
+function parseSource(text: string): { localAddress: string; localPort?: number } {
+  const a = parseStreamAddress(text, { defaultPort: 0, allowZero: true, what: '--source' });
+  if (a.kind !== 'tcp' || a.tls)
+    throw new ValidationError(`Invalid --source '${text}': expected ADDR or ADDR:PORT`);
+  const { address } = parseAddress(a.host, '--source address');
+  return a.port ? { localAddress: address, localPort: a.port } : { localAddress: address };
+}
+
+async function connect(io: Io, hostArg: string, portArg: string | undefined, flags: ConnectFlags) {
+  // `tcp connect HOST PORT`, or one stream address: `HOST:PORT`, `unix:/path`, `tls:HOST:PORT`.
+  const address = parseStreamAddress(
+    portArg === undefined
+      ? hostArg
+      : `${hostArg.includes(':') && !hostArg.startsWith('[') && !/^(unix|tls|tcp):/i.test(hostArg) ? `[${hostArg}]` : hostArg}:${portArg}`,
+    { what: 'target' },
+  );
+  const useTls = address.tls || Boolean(flags.tls);
+  if (!useTls && hasTlsClientFlags(flags))
+    throw new ValidationError('TLS options (--ca, --pin, --insecure, ...) need --tls or a tls: address');
+  exclusive({
+    '--exec': flags.exec !== undefined,
+    '--sh': flags.sh !== undefined,
+    '--message': flags.message !== undefined,
+  });
+  const source = flags.source !== undefined ? parseSource(flags.source) : undefined;
+  if (source && address.kind === 'unix')
+    throw new ValidationError('Option --source applies to TCP, not unix:');
+  const spec =
+    flags.exec !== undefined
+      ? prepareExec(splitProgram(flags.exec), io.env)
+      : flags.sh !== undefined
+        ? prepareExec({ shell: flags.sh }, io.env)
+        : undefined;
+  const hex = hexFromFlags(flags);
+  const host = address.kind === 'tcp' ? address.host : '';
+  const port = address.kind === 'tcp' ? address.port : 0;
   exclusive({ '-4': flags.ipv4, '-6': flags.ipv6 });
   const socketOptions = socketOptionsFromFlags(flags);
   if (flags.wait !== undefined && flags.message === undefined) {
@@ -522,7 +686,25 @@ async function connect(io: Io, hostArg: string, portArg: string, flags: ConnectF
     ...(timeout !== undefined ? { timeout } : {}),
     ...(connectTimeout !== undefined ? { connectTimeout } : {}),
     ...(hasSocketOptions(socketOptions) ? { socketOptions } : {}),
+    ...(source ?? {}),
   };
+  if (address.kind === 'unix' || useTls || spec || hex) {
+    if (flags.message !== undefined) {
+      throw new ValidationError(
+        'Option --message works over plain TCP; pipe the message in instead (printf ... | soket tcp connect ...)',
+      );
+    }
+    const { host: _h, port: _p, ...rest } = common;
+    const conn = await connectStream(
+      { ...address, tls: useTls },
+      {
+        ...rest,
+        ...(idle !== undefined ? { idleTimeout: idle } : {}),
+        ...(useTls ? { tlsOptions: tlsClientFromFlags(flags) } : {}),
+      },
+    );
+    return streamConnect(io, conn, { shutdown: flags.shutdown !== false, hex, exec: spec });
+  }
   if (flags.message !== undefined) {
     const wait =
       flags.wait !== undefined
@@ -538,7 +720,7 @@ async function connect(io: Io, hostArg: string, portArg: string, flags: ConnectF
     if (r.data.length === 0 && !io.json) {
       throw r.end === 'server-closed'
         ? new ClosedError(`${where} closed the connection without replying`)
-        : new ClosedError(`${where} sent no reply within ${wait} ms`);
+        : new TimeoutError('response', where, wait);
     }
     return result(r, replyText, {
       exitCode: r.data.length > 0 ? EXIT.ok : EXIT.failed,
@@ -566,9 +748,9 @@ export function register(program: Command, run: Runner): void {
     .description('serve TCP clients: echo, reply, print, chat or discard; logs each connection on stderr')
     .argument(
       '<address>',
-      `[HOST:]PORT to listen on (HOST defaults to ${TCP_SERVER_DEFAULTS.host}; [::]:PORT is dual stack; port 0 picks one)`,
+      `[HOST:]PORT, unix:/path, unix:@name or tls:[HOST:]PORT to listen on (HOST defaults to ${TCP_SERVER_DEFAULTS.host}; [::]:PORT is dual stack; port 0 picks one)`,
     )
-    .option('-m, --mode <mode>', `what to do with each client: ${TCP_MODES.join(', ')} (default: echo)`)
+    .option('-m, --mode <mode>', `what to do with each client: ${TCP_MODES.join(', ')}, pipe (default: echo)`)
     .option(
       '--reply <text>',
       `reply mode: the answer to each message, a newline is added (default: "${TCP_MODE_DEFAULTS.reply}")`,
@@ -600,7 +782,17 @@ export function register(program: Command, run: Runner): void {
       `chat: drop a client with more than BYTES waiting for it (default: ${TCP_MODE_DEFAULTS.chatMaxQueue})`,
     )
     .option('--ipv6-only', 'with [::], accept IPv6 clients only')
-    .option('-q, --quiet', 'log only the start, warnings and the totals, not each connection');
+    .option('-q, --quiet', 'log only the start, warnings and the totals, not each connection')
+    .option('--keep', 'pipe mode: after a client leaves, serve the next one (one at a time)')
+    .option(
+      '--exec <program>',
+      'run PROGRAM ARGS... for each client, its stdin/stdout the connection (split on spaces, no shell)',
+    )
+    .option('--sh <command>', 'run /bin/sh -c COMMAND for each client')
+    .option('--unix-perm <mode>', 'mode of a unix: listening socket, e.g. 0660');
+  addTlsServerFlags(listenCmd);
+  addAccessFlags(listenCmd);
+  addHexFlags(listenCmd);
   addSocketOptionFlags(listenCmd, 'tcp')
     .addHelpText(
       'after',
@@ -627,8 +819,11 @@ ${examples([
     .description(
       'connect to a TCP server: send --message and print the reply, or pipe stdin ↔ socket like netcat',
     )
-    .argument('<host>', 'host name or address')
-    .argument('<port>', 'port')
+    .argument(
+      '<host>',
+      'host name or address, or one address: HOST:PORT, unix:/path, unix:@name, tls:HOST:PORT',
+    )
+    .argument('[port]', 'port (when HOST is a host)')
     .option('--message <text>', 'send TEXT, print the reply (with a final newline if it has none), exit')
     .option(
       '--wait <ms>',
@@ -645,7 +840,15 @@ ${examples([
       'keep the write side open at end of input (default: shut it down and keep reading)',
     )
     .option('-4, --ipv4', 'IPv4 only')
-    .option('-6, --ipv6', 'IPv6 only');
+    .option('-6, --ipv6', 'IPv6 only')
+    .option('--source <addr[:port]>', 'bind this local address (and port) before connecting')
+    .option(
+      '--exec <program>',
+      'hand the connection to PROGRAM ARGS... (one string, split on spaces, no shell)',
+    )
+    .option('--sh <command>', 'hand the connection to /bin/sh -c COMMAND');
+  addTlsClientFlags(connectCmd);
+  addHexFlags(connectCmd);
   addSocketOptionFlags(connectCmd, 'tcp')
     .addHelpText(
       'after',
@@ -662,6 +865,8 @@ ${examples([
 ])}`,
     )
     .action(
-      run(async (io, host: string, port: string, flags: ConnectFlags) => connect(io, host, port, flags)),
+      run(async (io, host: string, port: string | undefined, flags: ConnectFlags) =>
+        connect(io, host, port, flags),
+      ),
     );
 }

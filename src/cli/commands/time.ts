@@ -5,9 +5,10 @@
  *
  * @module
  */
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { formatNtpTimestamp, formatUnixNs, unixMsToNs } from '../../codec/ntp-timestamp.js';
-import { ValidationError } from '../../core/errors.js';
+import { toSoketError, ValidationError } from '../../core/errors.js';
 import { escapeControl } from '../../core/text.js';
 import {
   exclusive,
@@ -18,6 +19,8 @@ import {
   parsePort,
 } from '../../core/validate.js';
 import { SNTP_QUERY_DEFAULTS, type SntpResult } from '../../ntp/client.js';
+import { NTS_KE_DEFAULTS } from '../../ntp/nts-ke-client.js';
+import { parseSymmetricKey, readKeyFile } from '../../ntp/symmetric-key.js';
 import {
   getNetworkTime,
   NETWORK_TIME_DEFAULTS,
@@ -46,10 +49,19 @@ interface TimeOpts {
   ipv4?: boolean;
   ipv6?: boolean;
   watch?: boolean;
+  nts?: boolean;
+  ca?: string;
+  servername?: string;
+  pin?: string;
+  key?: string;
+  keyfile?: string;
+  keyId?: string;
 }
 
 /** Used only when no server is given: never by tests, which always name 127.0.0.1 and a port. */
 const DEFAULT_SERVER = 'pool.ntp.org';
+/** The same for `--nts`: a public NTS server. */
+const DEFAULT_NTS_SERVER = 'time.cloudflare.com';
 /** Queries per server without --samples (the library's getNetworkTime takes more by default). */
 const CLI_SAMPLES = 1;
 const SPARK = '▁▂▃▄▅▆▇█';
@@ -117,7 +129,23 @@ function sampleJson(r: SntpResult): Record<string, unknown> {
     transmitTime: ts(r.transmitTime),
     destinationTime: ts(r.destinationTime),
     tries: r.tries,
+    authenticated: r.authenticated,
+    ...(r.keyId !== undefined ? { keyId: r.keyId } : {}),
+    authFailures: r.authFailures,
+    ...(r.nts ? { nts: r.nts } : {}),
   };
+}
+
+/** How a sample was authenticated, for people. */
+function authText(r: SntpResult): string {
+  if (r.authenticated === 'nts') {
+    const ke = r.nts?.keyExchanged
+      ? `NTS-KE with ${r.nts.keServer} in ${formatOffset((r.nts.keyExchangeMs ?? 0) / 1000, false)}`
+      : `cookies from an earlier NTS-KE with ${r.nts?.keServer}`;
+    return `NTS (${ke}; ${r.nts?.cookies ?? 0} cookies left)`;
+  }
+  if (r.authenticated === 'symmetric') return `symmetric key ${r.keyId}`;
+  return 'no (the origin check only)';
 }
 
 function resultJson(t: NetworkTime): Record<string, unknown> {
@@ -164,8 +192,11 @@ function renderBlock(t: NetworkTime, ctx: RenderContext): string {
     ['Stratum', `${r.stratum} (${r.stratumText.replace(/ \(\d+\)$/, '')})`],
     ['Reference', escapeControl(r.referenceIdText)],
     ['Leap', r.leapText],
+    ['Authenticated', authText(r)],
     ['Samples', `${s.samples.length}${s.samples.length > 1 ? ' (lowest delay used)' : ''}`],
   ];
+  const rejected = s.samples.reduce((n, x) => n + x.authFailures, 0);
+  if (rejected > 0) rows.push(['Rejected', `${rejected} replies failed authentication`]);
   return table(rows.map(([k, v]) => [ctx.color.bold(k ?? ''), v ?? '']));
 }
 
@@ -183,6 +214,7 @@ function renderLines(t: NetworkTime, ctx: RenderContext): string {
       `stratum ${r.stratum}`,
       `ref ${escapeControl(r.referenceIdText)}`,
       `leap ${r.leap}`,
+      r.authenticated === 'none' ? 'unauthenticated' : r.authenticated === 'nts' ? 'NTS' : `key ${r.keyId}`,
       s.agreed ? io.color.green('agrees') : io.color.yellow('disagrees'),
     ]);
   }
@@ -199,15 +231,15 @@ function renderLines(t: NetworkTime, ctx: RenderContext): string {
   return out.join('\n');
 }
 
-function watchJson(e: WatchEvent): unknown {
+/** A `--watch` event: a round of the watch, or the summary after Ctrl-C. */
+type WatchCliEvent =
+  | WatchEvent
+  | { event: 'summary'; samples: number; medianOffset: number | null; minOffset: number | null; maxOffset: number | null };
+
+function watchJson(e: WatchCliEvent): unknown {
+  if (e.event === 'summary') return e;
   if (e.event === 'failure') {
-    return {
-      event: 'failure',
-      round: e.round,
-      error: e.error.toJSON(),
-      intervalMs: e.intervalMs,
-      backedOff: e.backedOff,
-    };
+    return { event: 'failure', round: e.round, error: e.error.toJSON(), intervalMs: e.intervalMs, backedOff: e.backedOff };
   }
   const best = e.time.servers.find((s) => s.best)?.best;
   return {
@@ -221,13 +253,35 @@ function watchJson(e: WatchEvent): unknown {
   };
 }
 
-/** A watch: one line per round with a sparkline of the offsets so far, and a summary line at the end. */
+/** A watch: one line per round with a sparkline of the offsets so far, and a summary after Ctrl-C. */
 function watchStream(servers: string[], options: NetworkTimeOptions, interval: number) {
-  const offsets: number[] = [];
-  const events = (async function* () {
-    yield* watchNetworkTime(servers, { ...options, interval });
+  let samples = 0;
+  const events = (async function* (): AsyncGenerator<WatchCliEvent> {
+    const offsets: number[] = [];
+    for await (const e of watchNetworkTime(servers, { ...options, interval })) {
+      if (e.event === 'sample') {
+        samples++;
+        offsets.push(e.time.offset);
+      }
+      yield e;
+    }
+    const sorted = [...offsets].sort((a, b) => a - b);
+    yield {
+      event: 'summary',
+      samples: offsets.length,
+      medianOffset: sorted.length ? (sorted[Math.floor(sorted.length / 2)] as number) : null,
+      minOffset: sorted[0] ?? null,
+      maxOffset: sorted.at(-1) ?? null,
+    };
   })();
-  const text = (e: WatchEvent, ctx: RenderContext): Rendered => {
+  const offsets: number[] = [];
+  const text = (e: WatchCliEvent, ctx: RenderContext): Rendered => {
+    if (e.event === 'summary') {
+      if (e.samples === 0 || e.medianOffset === null) return undefined;
+      return {
+        err: `${e.samples} samples, median offset ${formatOffset(e.medianOffset)}, range ${formatOffset(e.minOffset ?? 0)} .. ${formatOffset(e.maxOffset ?? 0)}`,
+      };
+    }
     if (e.event === 'failure') {
       const more = e.backedOff ? ` (interval now ${e.intervalMs} ms)` : '';
       return { err: `soket: ${escapeControl(e.error.message)}${more}` };
@@ -239,20 +293,10 @@ function watchStream(servers: string[], options: NetworkTimeOptions, interval: n
     const clock = new Date(t.time).toTimeString().slice(0, 8);
     const line = `${clock}  offset ${formatOffset(t.offset).padStart(12)} ± ${formatOffset(t.error, false).padEnd(10)}  delay ${formatOffset(best?.delay ?? 0, false).padEnd(10)}  ${sparkline(offsets.slice(-width))}`;
     return e.round === 1
-      ? {
-          out: line,
-          err: ctx.color.dim(`Querying ${servers.join(', ')} every ${e.intervalMs} ms; Ctrl-C to stop`),
-        }
+      ? { out: line, err: ctx.color.dim(`Querying ${servers.join(', ')} every ${e.intervalMs} ms; Ctrl-C to stop`) }
       : line;
   };
-  let samples = 0;
-  const counted = (async function* () {
-    for await (const e of events) {
-      if (e.event === 'sample') samples++;
-      yield e;
-    }
-  })();
-  return stream(counted, text, {
+  return stream(events, text, {
     json: watchJson,
     exitCode: () => (samples > 0 ? EXIT.ok : EXIT.failed),
   });
@@ -281,6 +325,16 @@ export function register(program: Command, run: Runner): void {
     .option('-4, --ipv4', 'use IPv4 only')
     .option('-6, --ipv6', 'use IPv6 only')
     .option('-w, --watch', 'keep querying and show the offset as a live series until Ctrl-C')
+    .option(
+      '--nts',
+      `authenticate with Network Time Security (RFC 8915): each server is then an NTS-KE server, HOST[:PORT] (port ${NTS_KE_DEFAULTS.port})`,
+    )
+    .option('--ca <file>', 'with --nts: trust these certificates (PEM) instead of the system CAs')
+    .option('--servername <name>', 'with --nts: the name the certificate must carry (default: the host)')
+    .option('--pin <sha256:…>', "with --nts: accept exactly this certificate (its SHA-256, as ntp serve prints it)")
+    .option('--key <id:type:hex>', 'authenticate with a symmetric key, e.g. 1:SHA1:… (types MD5 SHA1 SHA256 AES128 AES256)')
+    .option('--keyfile <file>', 'with --key-id: take the key from a chrony keyfile')
+    .option('--key-id <id>', 'the key to use from --keyfile')
     .addHelpText(
       'after',
       `
@@ -288,6 +342,10 @@ Each query sends a random transmit timestamp and accepts only a reply that echoe
 address and port asked, in mode 4 with the same version. A kiss-o'-death (RATE, DENY, RSTR) or an
 unsynchronised server (leap indicator 3, stratum 16) is reported as an error. The offset is how far the
 server's clock is ahead of this machine's; ± is half the round-trip delay.
+
+The origin check stops blind spoofing, not an attacker on the path, who sees the request. --nts (NTS-KE
+over TLS 1.3, then authenticated NTP with cookies) or --key/--keyfile (a MAC shared with the server) make
+every reply prove where it came from; one that does not is dropped and counted, never used.
 
 With several servers, each line shows one server and the last line combines them (the intersection of their
 intervals when a majority agrees, otherwise the median). --json prints offsets and delays in seconds.
@@ -297,13 +355,26 @@ ${examples([
   'soket time 127.0.0.1 --port 11123 --samples 4 --interval 200',
   'soket time time1.example time2.example time3.example --json',
   'soket time --watch',
+  'soket time --nts 127.0.0.1:4460 --ca cert.pem',
+  'soket time 127.0.0.1:11123 --key 1:SHA1:b2159c05d6a219673a3b7e896b6de07f6a440995',
+  'soket time 127.0.0.1:11123 --keyfile /etc/chrony/chrony.keys --key-id 1',
 ])}`,
     )
     .action(
       run(async (io, given: string[], opts: TimeOpts) => {
         exclusive({ '-4': opts.ipv4, '-6': opts.ipv6 });
-        const servers = given.length > 0 ? given : [DEFAULT_SERVER];
-        const port = opts.port === undefined ? SNTP_QUERY_DEFAULTS.port : parsePort(opts.port);
+        exclusive({ '--nts': opts.nts, '--key': opts.key !== undefined, '--keyfile': opts.keyfile !== undefined });
+        if (!opts.nts) {
+          for (const [flag, v] of [['--ca', opts.ca], ['--servername', opts.servername], ['--pin', opts.pin]] as const) {
+            if (v !== undefined) throw new ValidationError(`Option ${flag} needs --nts`);
+          }
+        }
+        if ((opts.keyfile === undefined) !== (opts.keyId === undefined)) {
+          throw new ValidationError('Options --keyfile and --key-id go together');
+        }
+        const servers = given.length > 0 ? given : [opts.nts ? DEFAULT_NTS_SERVER : DEFAULT_SERVER];
+        const defaultPort = opts.nts ? NTS_KE_DEFAULTS.port : SNTP_QUERY_DEFAULTS.port;
+        const port = opts.port === undefined ? defaultPort : parsePort(opts.port);
         for (const s of servers) parseHostPort(s, { defaultPort: port });
         const samples =
           opts.samples === undefined
@@ -339,6 +410,30 @@ ${examples([
         };
         if (opts.ipv4) options.family = 4;
         if (opts.ipv6) options.family = 6;
+        if (opts.key !== undefined) options.key = parseSymmetricKey(opts.key, '--key');
+        if (opts.keyfile !== undefined) {
+          const id = parseInteger(opts.keyId as string, '--key-id', { min: 1, max: 0xffff_ffff });
+          const key = (await readKeyFile(opts.keyfile)).get(id);
+          if (!key) throw new ValidationError(`Invalid --key-id '${id}': no key ${id} in ${opts.keyfile}`);
+          options.key = key;
+        }
+        if (opts.nts) {
+          let ca: string | undefined;
+          if (opts.ca !== undefined) {
+            try {
+              ca = await readFile(opts.ca, 'utf8');
+            } catch (err) {
+              throw toSoketError(err, `Cannot read --ca ${opts.ca}`);
+            }
+          }
+          // one options object for the whole run: a --watch keeps each server's cookies between rounds
+          options.nts = {
+            ...(ca !== undefined ? { ca } : {}),
+            ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+            ...(opts.pin !== undefined ? { pin: opts.pin } : {}),
+            ...(options.family ? { family: options.family } : {}),
+          };
+        }
 
         if (opts.watch) return watchStream(servers, options, interval);
         const t = await getNetworkTime(servers, options);
