@@ -201,7 +201,7 @@ describe('UDP probe against real services on a LAN of namespaces', () => {
     assert.equal(empty[0]?.state, 'open|filtered');
   });
 
-  test('nftables: a dropped port is open|filtered, a port rejected with admin-prohibited is filtered', async (t) => {
+  test('nftables: a dropped port is open|filtered, admin-prohibited is filtered, a closed port whose ICMP is dropped is open|filtered', async (t) => {
     if (!requireCapability(t, can.ok, can.reason)) return;
     const nft = requirePeer(t, 'nft', 'apt-get install nftables');
     if (!nft) return;
@@ -224,6 +224,15 @@ describe('UDP probe against real services on a LAN of namespaces', () => {
         [7003, 'closed', 'ECONNREFUSED'],
       ],
     );
+    // The same closed port, with its ICMP error dropped on the way out: silence, so open|filtered.
+    for (const r of [
+      'add chain inet soket output { type filter hook output priority 0; }',
+      'add rule inet soket output icmp type destination-unreachable drop',
+    ]) {
+      l.exec(h1, nft, r.split(' '));
+    }
+    const silenced = await l.on(h0, () => probeUdp(h1.ipv4, [7003], { timeout: 300, tries: 2 }));
+    assert.equal(silenced[0]?.state, 'open|filtered');
     l.exec(h1, nft, ['delete', 'table', 'inet', 'soket']);
   });
 
