@@ -102,7 +102,7 @@ export type UdpListenEvent =
   | ({ event: 'stopped' } & UdpServerStats);
 
 function statsLine(s: UdpServerStats): string {
-  return `${s.datagramsIn} datagram${s.datagramsIn === 1 ? '' : 's'} in (${formatBytes(s.bytesIn)}), ${s.datagramsOut} out (${formatBytes(s.bytesOut)}), ${s.sendErrors} send error${s.sendErrors === 1 ? '' : 's'}${s.dropped ? `, ${s.dropped} dropped (stdout behind)` : ''}`;
+  return `${s.datagramsIn} datagram${s.datagramsIn === 1 ? '' : 's'} in (${formatBytes(s.bytesIn)}), ${s.datagramsOut} out (${formatBytes(s.bytesOut)}), ${s.sendErrors} send error${s.sendErrors === 1 ? '' : 's'}${s.dropped ? `, ${s.dropped} dropped (stdout behind)` : ''}${s.denied ? `, ${s.denied} denied (--allow/--deny)` : ''}`;
 }
 
 function listenText(quiet: boolean) {
