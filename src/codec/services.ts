@@ -78,7 +78,7 @@ export function parseServices(text: string): ParsedServices {
     }
     const m = PORT_PROTO.exec(portProto);
     const port = m ? Number(m[1]) : Number.NaN;
-    if (!m || port > 65535) {
+    if (!m || port < 1 || port > 65535) {
       skipped.push({ line: i + 1, reason: `bad port/protocol '${portProto}'` });
       continue;
     }

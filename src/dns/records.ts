@@ -204,7 +204,8 @@ function caa(raw: Raw, ttl: number | null): DnsRecord {
  */
 export function fromNode(type: string, raw: unknown): DnsRecord | undefined {
   const o: Raw = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Raw) : {};
-  const ttl = typeof o.ttl === 'number' ? o.ttl : null;
+  // RFC 2181 §8: a TTL with the top bit set (as 0xFFFFFFFF) is to be treated as zero.
+  const ttl = typeof o.ttl === 'number' ? (o.ttl > 0x7fff_ffff ? 0 : o.ttl) : null;
   switch (type) {
     case 'A':
     case 'AAAA':

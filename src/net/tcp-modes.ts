@@ -454,12 +454,16 @@ export class ChatRoom {
     const splitter = new MessageSplitter('line', this.#maxLine);
     this.#members.add(conn);
     if (this.#announce) this.#broadcast(Buffer.from(`* ${peer} joined${this.#here()}\n`), conn);
+    // Lines are relayed with control characters escaped (as ncat --chat does): one client cannot drive the
+    // others' terminals with escape sequences.
     s.on('data', (chunk: Buffer) => {
-      for (const line of splitter.push(chunk)) this.#broadcast(Buffer.concat([prefix, line, nl]), conn);
+      for (const line of splitter.push(chunk)) {
+        this.#broadcast(Buffer.concat([prefix, Buffer.from(printable(line)), nl]), conn);
+      }
     });
     s.on('end', () => {
       const rest = splitter.flush();
-      if (rest) this.#broadcast(Buffer.concat([prefix, rest, nl]), conn);
+      if (rest) this.#broadcast(Buffer.concat([prefix, Buffer.from(printable(rest)), nl]), conn);
       s.end();
     });
     s.on('close', () => {

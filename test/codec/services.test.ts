@@ -40,13 +40,15 @@ describe('parseServices', () => {
       'bad4 80/',
       'ok 7/tcp',
       'bad5 -1/udp',
+      'bad6 0/tcp',
     ].join('\n');
     const { records, skipped } = parseServices(text);
     assert.deepEqual(records, [{ name: 'ok', port: 7, protocol: 'tcp', aliases: [] }]);
     assert.deepEqual(
       skipped.map((s) => s.line),
-      [1, 2, 3, 4, 5, 7],
+      [1, 2, 3, 4, 5, 7, 8],
     );
+    assert.match(skipped[6]?.reason ?? '', /0\/tcp/, 'port 0 is not a service port');
     assert.match(skipped[0]?.reason ?? '', /missing port/);
     assert.match(skipped[3]?.reason ?? '', /70000\/tcp/);
   });
@@ -69,7 +71,7 @@ describe('parseServices', () => {
   const record: fc.Arbitrary<ServiceRecord> = fc
     .record({
       name: token,
-      port: fc.integer({ min: 0, max: 65535 }),
+      port: fc.integer({ min: 1, max: 65535 }),
       protocol: fc.constantFrom('tcp', 'udp', 'sctp', 'ddp'),
       aliases: fc.array(token, { maxLength: 5 }),
     })
@@ -91,7 +93,7 @@ describe('parseServices', () => {
       fc.property(fc.string({ unit: 'binary', maxLength: 400 }), (text) => {
         const { records } = parseServices(text);
         for (const r of records) {
-          assert.ok(Number.isInteger(r.port) && r.port >= 0 && r.port <= 65535);
+          assert.ok(Number.isInteger(r.port) && r.port >= 1 && r.port <= 65535);
           assert.ok(r.name.length > 0 && !/\s/.test(r.name));
           assert.ok(r.protocol.length > 0);
         }
