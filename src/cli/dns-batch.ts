@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { createReadStream } from 'node:fs';
 import { AbortError, type SoketError, TimeoutError, ValidationError } from '../core/errors.js';
+import { readInputFile } from '../core/input-file.js';
 import { escapeControl } from '../core/text.js';
 import { parseInteger } from '../core/validate.js';
 import type { BatchOutcome } from '../dns/batch.js';
@@ -107,7 +107,13 @@ export async function readBatchInputs(
     else {
       let text: string;
       try {
-        text = await readCapped(createReadStream(file), `in --file '${file}'`, io.signal);
+        // a FIFO is polled by the event loop, never read in a libuv thread (which Ctrl-C could not stop)
+        const bytes = await readInputFile(file, {
+          maxBytes: MAX_INPUT_BYTES,
+          signal: io.signal,
+          what: '--file',
+        });
+        text = bytes.toString('utf8');
       } catch (err) {
         if (err instanceof ValidationError || err instanceof AbortError) throw err;
         const code = (err as { code?: string }).code;

@@ -6,9 +6,11 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { parseServices, type ServiceRecord } from '../codec/services.js';
+import { abortError } from '../core/deadline.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
+import { InputTooLargeError, readInputFile } from '../core/input-file.js';
 import { parsePort } from '../core/validate.js';
 import { EMBEDDED_SERVICES } from './services-data.js';
 
@@ -58,8 +60,18 @@ export interface ServicesDatabase {
   byPort: ReadonlyMap<string, ServiceEntry>;
 }
 
-/** The largest services file soket will read (the system file is about 13 kB). */
-const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/**
+ * The largest services file soket reads: 4 MiB. Debian's /etc/services is about 13 kB, and the whole IANA port
+ * registry written in services(5) form (every name on tcp, udp, sctp and dccp) is under 1 MiB, so a larger
+ * file is not a services database (`/dev/zero`, a log, a disk image) and is refused instead of read whole.
+ */
+export const SERVICES_MAX_BYTES = 4 * 1024 * 1024;
+
+/** Options of {@link loadServicesAsync}. */
+export interface LoadServicesOptions extends ServicesOptions {
+  /** Stops reading the file (`AbortError`). */
+  signal?: AbortSignal;
+}
 
 /** Protocols always accepted in queries, even when the database has no entry for them. */
 const WELL_KNOWN_PROTOCOLS = ['tcp', 'udp', 'sctp', 'dccp'];
@@ -86,10 +98,44 @@ function build(text: string, source: string, fallbackReason?: string): ServicesD
   return db;
 }
 
+/** Read by a file that is too large: refused whatever the fallback setting. */
+class TooLarge extends Error {}
+
+function tooLarge(path: string): ValidationError {
+  return new ValidationError(
+    `Services file '${path}' is larger than ${SERVICES_MAX_BYTES / 1024 / 1024} MiB: not a services database`,
+  );
+}
+
+/** Read at most SERVICES_MAX_BYTES (+1 to tell) synchronously: a device or a huge file cannot make it grow. */
 function readText(path: string): string {
-  const text = readFileSync(path);
-  if (text.length > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
-  return text.toString('utf8');
+  const fd = openSync(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      size += n;
+      if (size > SERVICES_MAX_BYTES) throw new TooLarge();
+      chunks.push(chunk.subarray(0, n));
+    }
+    return Buffer.concat(chunks, size).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The same, as a stream: never blocks the event loop, a FIFO included; stops when `signal` fires. */
+async function readTextAsync(path: string, signal: AbortSignal | undefined): Promise<string> {
+  try {
+    const bytes = await readInputFile(path, { maxBytes: SERVICES_MAX_BYTES, signal, what: 'services file' });
+    return bytes.toString('utf8');
+  } catch (err) {
+    if (err instanceof InputTooLargeError) throw new TooLarge();
+    throw err;
+  }
 }
 
 function reasonOf(err: unknown): string {
@@ -113,18 +159,86 @@ function reasonOf(err: unknown): string {
  * ```
  */
 export function loadServices(options: ServicesOptions = {}): ServicesDatabase {
-  if (options.embedded) return cached(EMBEDDED_SOURCE, () => build(EMBEDDED_SERVICES, EMBEDDED_SOURCE));
-  const path = options.path ?? SYSTEM_SERVICES_PATH;
-  const fallback = options.fallback ?? options.path === undefined;
-  return cached(`${path}\0${fallback}`, () => {
+  const { key, path, fallback } = locate(options);
+  if (key === EMBEDDED_SOURCE) return cached(key, () => build(EMBEDDED_SERVICES, EMBEDDED_SOURCE));
+  return cached(key, () => {
     try {
       return build(readText(path), path);
     } catch (err) {
-      if (!fallback)
-        throw new ValidationError(`Cannot read services file '${path}': ${reasonOf(err)}`, { cause: err });
-      return build(EMBEDDED_SERVICES, EMBEDDED_SOURCE, `${path}: ${reasonOf(err)}`);
+      return onReadError(err, path, fallback);
     }
   });
+}
+
+/**
+ * Load the services database like {@link loadServices}, reading the file as a stream: the event loop stays
+ * free and `signal` stops the read. The result is cached for the synchronous lookups that follow.
+ *
+ * @param options - `path`, `fallback`, `embedded`, `signal`
+ * @returns the database with its source and, when the embedded table stands in, the reason
+ * @throws {ValidationError} when the file is larger than {@link SERVICES_MAX_BYTES}, or when a `path` the
+ *   caller chose cannot be read and `fallback` is off
+ * @throws {AbortError} when `signal` fires
+ * @example
+ * ```ts
+ * const db = await loadServicesAsync({ path: './services', signal: AbortSignal.timeout(5000) });
+ * getServiceByName('http', 'tcp', { path: './services' }); // from the cache, no second read
+ * ```
+ */
+export async function loadServicesAsync(options: LoadServicesOptions = {}): Promise<ServicesDatabase> {
+  checkServicesOptions(options);
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new ValidationError(`Invalid signal '${String(signal)}': expected an AbortSignal`);
+  }
+  if (signal?.aborted) throw abortError(signal, 'Reading the services file');
+  const { key, path, fallback } = locate(options);
+  if (key === EMBEDDED_SOURCE) return loadServices(options);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  let db: ServicesDatabase;
+  try {
+    db = build(await readTextAsync(path, signal), path);
+  } catch (err) {
+    if (signal?.aborted) throw abortError(signal, `Reading services file '${path}'`);
+    db = onReadError(err, path, fallback);
+  }
+  cache.set(key, db);
+  return db;
+}
+
+/** The cache key, path and fallback setting of a set of options. */
+function locate(options: ServicesOptions): { key: string; path: string; fallback: boolean } {
+  checkServicesOptions(options);
+  if (options.embedded) return { key: EMBEDDED_SOURCE, path: EMBEDDED_SOURCE, fallback: false };
+  const path = options.path ?? SYSTEM_SERVICES_PATH;
+  const fallback = options.fallback ?? options.path === undefined;
+  return { key: `${path}\0${fallback}`, path, fallback };
+}
+
+function onReadError(err: unknown, path: string, fallback: boolean): ServicesDatabase {
+  if (err instanceof TooLarge) throw tooLarge(path);
+  if (!fallback)
+    throw new ValidationError(`Cannot read services file '${path}': ${reasonOf(err)}`, { cause: err });
+  return build(EMBEDDED_SERVICES, EMBEDDED_SOURCE, `${path}: ${reasonOf(err)}`);
+}
+
+/** Options from plain JavaScript: an object whose fields have the documented types. */
+function checkServicesOptions(options: unknown): asserts options is ServicesOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new ValidationError(`Invalid services options '${String(options)}': expected an object`);
+  }
+  const o = options as Record<string, unknown>;
+  if (o.path !== undefined && (typeof o.path !== 'string' || o.path.length === 0 || o.path.includes('\0'))) {
+    throw new ValidationError(`Invalid services file path '${String(o.path)}': expected a file path`);
+  }
+  for (const flag of ['fallback', 'embedded'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') {
+      throw new ValidationError(
+        `Invalid services option ${flag} '${String(o[flag])}': expected true or false`,
+      );
+    }
+  }
 }
 
 function cached(key: string, make: () => ServicesDatabase): ServicesDatabase {

@@ -12,7 +12,7 @@ import {
   EMBEDDED_SOURCE,
   findServices,
   listServices,
-  loadServices,
+  loadServicesAsync,
   type ServiceEntry,
   type ServicesOptions,
 } from '../../dns/services.js';
@@ -113,14 +113,15 @@ ${examples([
 ])}`,
     )
     .action(
-      run(async (_io, queries: string[], opts: ServiceOpts) => {
+      run(async (io, queries: string[], opts: ServiceOpts) => {
         const dbOptions: ServicesOptions = {};
         if (opts.file !== undefined) dbOptions.path = opts.file;
         if (opts.embedded) dbOptions.embedded = true;
         if (opts.file !== undefined && opts.embedded) {
           throw new ValidationError('Options --file and --embedded cannot be used together');
         }
-        const db = loadServices(dbOptions);
+        // read as a stream with a size cap (a services file over 4 MiB is exit 2), stopped by Ctrl-C
+        const db = await loadServicesAsync({ ...dbOptions, signal: io.signal });
         const source: Source = {
           source: db.source,
           ...(db.fallbackReason ? { fallbackReason: db.fallbackReason } : {}),
