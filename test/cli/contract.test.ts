@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTcpServer } from '../../src/net/tcp-server.js';
 import { echoHandler } from '../../src/net/tcp-modes.js';
+import type { TcpServer } from '../../src/net/tcp-server.js';
+import { createTcpServer } from '../../src/net/tcp-server.js';
+import type { UdpServer } from '../../src/net/udp-server.js';
 import { createUdpServer, udpEchoHandler } from '../../src/net/udp-server.js';
 import { createSntpServer, type SntpServer } from '../../src/ntp/server.js';
-import type { TcpServer } from '../../src/net/tcp-server.js';
-import type { UdpServer } from '../../src/net/udp-server.js';
 import { collect, runCli, startCli, waitForLine } from '../helpers/cli.js';
 
 /** One JSON document (pretty-printed or not) and nothing else. */
@@ -50,7 +50,10 @@ describe('--json follows one rule for every command', () => {
     ['service', () => ['service', 'http', '--json']],
     ['sockopt', () => ['sockopt', '--json']],
     ['udp send', () => ['udp', 'send', '127.0.0.1', String(udp.address.port), '--message', 'x', '--json']],
-    ['tcp connect --message', () => ['tcp', 'connect', '127.0.0.1', String(tcp.address.port), '--message', 'x', '--json']],
+    [
+      'tcp connect --message',
+      () => ['tcp', 'connect', '127.0.0.1', String(tcp.address.port), '--message', 'x', '--json'],
+    ],
     ['time', () => ['time', `127.0.0.1:${sntp.address.port}`, '--json']],
   ];
   for (const [name, args] of oneShot) {
@@ -72,7 +75,11 @@ describe('--json follows one rule for every command', () => {
       () => ['time', `127.0.0.1:${sntp.address.port}`, '--watch', '--interval', '10', '--json'],
       'sample',
     ],
-    ['tcp connect (pipe)', () => ['tcp', 'connect', '127.0.0.1', String(tcp.address.port), '--json'], 'closed'],
+    [
+      'tcp connect (pipe)',
+      () => ['tcp', 'connect', '127.0.0.1', String(tcp.address.port), '--json'],
+      'closed',
+    ],
   ];
   for (const [name, args, last] of streams) {
     it(`${name}: NDJSON, one event per line`, async () => {

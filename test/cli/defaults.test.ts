@@ -41,20 +41,50 @@ describe('defaults are written once', () => {
         // "(default: 5000)", "default 2000", "(default: 64 over DNS" typed as digits, not ${...}
         if (/default:? \d/i.test(line)) offenders.push(`${file}:${i + 1}: ${line.trim()}`);
         // .option('--x <n>', 'help', '5000'): a default value given to commander
-        if (/\.option\([^)]*,\s*'[^']*',\s*'\d+'\s*\)/.test(line)) offenders.push(`${file}:${i + 1}: ${line.trim()}`);
+        if (/\.option\([^)]*,\s*'[^']*',\s*'\d+'\s*\)/.test(line))
+          offenders.push(`${file}:${i + 1}: ${line.trim()}`);
       });
     }
-    assert.deepEqual(offenders, [], `help text must interpolate the library's *_DEFAULTS:\n${offenders.join('\n')}`);
+    assert.deepEqual(
+      offenders,
+      [],
+      `help text must interpolate the library's *_DEFAULTS:\n${offenders.join('\n')}`,
+    );
   });
 
   const cases: Array<[string[], Array<string | number>]> = [
-    [['tcp', 'listen', '--help'], [TCP_SERVER_DEFAULTS.closeTimeout, TCP_SERVER_DEFAULTS.backlog, TCP_MODE_DEFAULTS.chatMaxQueue]],
+    [
+      ['tcp', 'listen', '--help'],
+      [TCP_SERVER_DEFAULTS.closeTimeout, TCP_SERVER_DEFAULTS.backlog, TCP_MODE_DEFAULTS.chatMaxQueue],
+    ],
     [['tcp', 'connect', '--help'], [TCP_REQUEST_DEFAULTS.replyTimeout]],
-    [['udp', 'send', '--help'], [UDP_REQUEST_DEFAULTS.timeout, UDP_REQUEST_DEFAULTS.retries, UDP_REQUEST_DEFAULTS.bufferSize]],
-    [['time', '--help'], [SNTP_QUERY_DEFAULTS.port, SNTP_QUERY_DEFAULTS.timeout, SNTP_QUERY_DEFAULTS.retries, NETWORK_TIME_DEFAULTS.interval, WATCH_DEFAULTS.interval, WATCH_DEFAULTS.minRemoteInterval]],
-    [['ntp', 'serve', '--help'], [SNTP_SERVER_DEFAULTS.stratum, RATE_LIMIT_DEFAULTS.interval, RATE_LIMIT_DEFAULTS.burst]],
-    [['resolve', '--help'], [RESOLVE_DEFAULTS.timeout, RESOLVE_DEFAULTS.tries]],
-    [['probe', '--help'], [PROBE_DEFAULTS.timeout, PROBE_DEFAULTS.concurrency]],
+    [
+      ['udp', 'send', '--help'],
+      [UDP_REQUEST_DEFAULTS.timeout, UDP_REQUEST_DEFAULTS.retries, UDP_REQUEST_DEFAULTS.bufferSize],
+    ],
+    [
+      ['time', '--help'],
+      [
+        SNTP_QUERY_DEFAULTS.port,
+        SNTP_QUERY_DEFAULTS.timeout,
+        SNTP_QUERY_DEFAULTS.retries,
+        NETWORK_TIME_DEFAULTS.interval,
+        WATCH_DEFAULTS.interval,
+        WATCH_DEFAULTS.minRemoteInterval,
+      ],
+    ],
+    [
+      ['ntp', 'serve', '--help'],
+      [SNTP_SERVER_DEFAULTS.stratum, RATE_LIMIT_DEFAULTS.interval, RATE_LIMIT_DEFAULTS.burst],
+    ],
+    [
+      ['resolve', '--help'],
+      [RESOLVE_DEFAULTS.timeout, RESOLVE_DEFAULTS.tries],
+    ],
+    [
+      ['probe', '--help'],
+      [PROBE_DEFAULTS.timeout, PROBE_DEFAULTS.concurrency],
+    ],
     [['sockopt', '--help'], [INSPECT_SOCKET_DEFAULTS.timeout]],
   ];
   for (const [args, values] of cases) {
@@ -63,7 +93,11 @@ describe('defaults are written once', () => {
       assert.equal(r.code, 0);
       const help = r.stdout.replace(/\s+/g, ' ');
       for (const v of values) {
-        assert.match(help, new RegExp(`default: [^)]*\\b${v}\\b`), `${args.join(' ')}: default ${v} not shown`);
+        assert.match(
+          help,
+          new RegExp(`default: [^)]*\\b${v}\\b`),
+          `${args.join(' ')}: default ${v} not shown`,
+        );
       }
     });
   }

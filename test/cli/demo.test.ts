@@ -133,8 +133,9 @@ describe('soket demo', () => {
       };
     register(program, run);
     await program.parseAsync(['demo'], { from: 'user' });
-    const events = (output as unknown as StreamOutput<{ event: string; section?: string; result?: { port?: number } }>)
-      .events;
+    const events = (
+      output as unknown as StreamOutput<{ event: string; section?: string; result?: { port?: number } }>
+    ).events;
     let tcpPort: number | undefined;
     const seen: string[] = [];
     try {

@@ -68,7 +68,13 @@ const CASES: Case[] = [
   {
     name: 'TcpWorkers',
     make: (signal) =>
-      new TcpWorkers({ workers: 2, port: 0, exec: WORKER, closeTimeout: 1000, ...(signal ? { signal } : {}) }),
+      new TcpWorkers({
+        workers: 2,
+        port: 0,
+        exec: WORKER,
+        closeTimeout: 1000,
+        ...(signal ? { signal } : {}),
+      }),
     poke: tcpEcho,
     moved: (s) => (s as { closed: number }).closed,
   },

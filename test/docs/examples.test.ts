@@ -54,7 +54,11 @@ describe('documentation examples', () => {
       join(DIR, 'tsconfig.json'),
       JSON.stringify({
         extends: '../tsconfig.json',
-        compilerOptions: { noEmit: true, noUnusedLocals: false, paths: { soket: ['../src/index.ts'], 'soket/codec': ['../src/codec/index.ts'] } },
+        compilerOptions: {
+          noEmit: true,
+          noUnusedLocals: false,
+          paths: { soket: ['../src/index.ts'], 'soket/codec': ['../src/codec/index.ts'] },
+        },
         include: names,
       }),
     );

@@ -19,14 +19,14 @@ import {
   parsePort,
 } from '../../core/validate.js';
 import { SNTP_QUERY_DEFAULTS, type SntpResult } from '../../ntp/client.js';
-import { NTS_KE_DEFAULTS } from '../../ntp/nts-ke-client.js';
-import { parseSymmetricKey, readKeyFile } from '../../ntp/symmetric-key.js';
 import {
   getNetworkTime,
   NETWORK_TIME_DEFAULTS,
   type NetworkTime,
   type NetworkTimeOptions,
 } from '../../ntp/network-time.js';
+import { NTS_KE_DEFAULTS } from '../../ntp/nts-ke-client.js';
+import { parseSymmetricKey, readKeyFile } from '../../ntp/symmetric-key.js';
 import { checkPollInterval, WATCH_DEFAULTS, type WatchEvent, watchNetworkTime } from '../../ntp/watch.js';
 import {
   EXIT,
@@ -168,9 +168,10 @@ function resultJson(t: NetworkTime): Record<string, unknown> {
   };
 }
 
-/** `name (address:port)` when a name was given, else `address:port`. */
+/** `name (address:port)` when a name was given, else `address:port`; with NTS, the NTS-KE server too. */
 function serverLabel(given: string, r: SntpResult): string {
   const where = formatHostPort(r.address, r.port);
+  if (r.nts) return `${where} (NTS-KE ${r.nts.keServer})`;
   const host = parseHostPort(given, { defaultPort: r.port }).host;
   return host === r.address ? where : `${host} (${where})`;
 }
@@ -234,12 +235,24 @@ function renderLines(t: NetworkTime, ctx: RenderContext): string {
 /** A `--watch` event: a round of the watch, or the summary after Ctrl-C. */
 type WatchCliEvent =
   | WatchEvent
-  | { event: 'summary'; samples: number; medianOffset: number | null; minOffset: number | null; maxOffset: number | null };
+  | {
+      event: 'summary';
+      samples: number;
+      medianOffset: number | null;
+      minOffset: number | null;
+      maxOffset: number | null;
+    };
 
 function watchJson(e: WatchCliEvent): unknown {
   if (e.event === 'summary') return e;
   if (e.event === 'failure') {
-    return { event: 'failure', round: e.round, error: e.error.toJSON(), intervalMs: e.intervalMs, backedOff: e.backedOff };
+    return {
+      event: 'failure',
+      round: e.round,
+      error: e.error.toJSON(),
+      intervalMs: e.intervalMs,
+      backedOff: e.backedOff,
+    };
   }
   const best = e.time.servers.find((s) => s.best)?.best;
   return {
@@ -293,7 +306,10 @@ function watchStream(servers: string[], options: NetworkTimeOptions, interval: n
     const clock = new Date(t.time).toTimeString().slice(0, 8);
     const line = `${clock}  offset ${formatOffset(t.offset).padStart(12)} ± ${formatOffset(t.error, false).padEnd(10)}  delay ${formatOffset(best?.delay ?? 0, false).padEnd(10)}  ${sparkline(offsets.slice(-width))}`;
     return e.round === 1
-      ? { out: line, err: ctx.color.dim(`Querying ${servers.join(', ')} every ${e.intervalMs} ms; Ctrl-C to stop`) }
+      ? {
+          out: line,
+          err: ctx.color.dim(`Querying ${servers.join(', ')} every ${e.intervalMs} ms; Ctrl-C to stop`),
+        }
       : line;
   };
   return stream(events, text, {
@@ -331,8 +347,14 @@ export function register(program: Command, run: Runner): void {
     )
     .option('--ca <file>', 'with --nts: trust these certificates (PEM) instead of the system CAs')
     .option('--servername <name>', 'with --nts: the name the certificate must carry (default: the host)')
-    .option('--pin <sha256:…>', "with --nts: accept exactly this certificate (its SHA-256, as ntp serve prints it)")
-    .option('--key <id:type:hex>', 'authenticate with a symmetric key, e.g. 1:SHA1:… (types MD5 SHA1 SHA256 AES128 AES256)')
+    .option(
+      '--pin <sha256:…>',
+      'with --nts: accept exactly this certificate (its SHA-256, as ntp serve prints it)',
+    )
+    .option(
+      '--key <id:type:hex>',
+      'authenticate with a symmetric key, e.g. 1:SHA1:… (types MD5 SHA1 SHA256 AES128 AES256)',
+    )
     .option('--keyfile <file>', 'with --key-id: take the key from a chrony keyfile')
     .option('--key-id <id>', 'the key to use from --keyfile')
     .addHelpText(
@@ -363,9 +385,17 @@ ${examples([
     .action(
       run(async (io, given: string[], opts: TimeOpts) => {
         exclusive({ '-4': opts.ipv4, '-6': opts.ipv6 });
-        exclusive({ '--nts': opts.nts, '--key': opts.key !== undefined, '--keyfile': opts.keyfile !== undefined });
+        exclusive({
+          '--nts': opts.nts,
+          '--key': opts.key !== undefined,
+          '--keyfile': opts.keyfile !== undefined,
+        });
         if (!opts.nts) {
-          for (const [flag, v] of [['--ca', opts.ca], ['--servername', opts.servername], ['--pin', opts.pin]] as const) {
+          for (const [flag, v] of [
+            ['--ca', opts.ca],
+            ['--servername', opts.servername],
+            ['--pin', opts.pin],
+          ] as const) {
             if (v !== undefined) throw new ValidationError(`Option ${flag} needs --nts`);
           }
         }
