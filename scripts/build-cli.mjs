@@ -39,6 +39,10 @@ const commandsAsFiles = {
   },
 };
 
+// Modules the batched UDP engine loads in its worker threads (platform/udp-engine-shared.ts workerModuleUrl):
+// dist/workers/<path with - for />.cjs. The worker keeps import() for handler modules given by URL.
+const workerModules = ['platform/udp-engine-worker', 'platform/datagram-handlers', 'ntp/sntp-engine-handler'];
+
 const commandDir = `${root}src/cli/commands/`;
 const commands = readdirSync(commandDir).filter((f) => f.endsWith('.ts'));
 rmSync(tmp, { recursive: true, force: true });
@@ -55,7 +59,17 @@ try {
     outfile: `${tmp}/soket.cjs`,
     plugins: [commandsAsFiles],
   });
+  for (const m of workerModules) {
+    await build({
+      ...common,
+      supported: { 'dynamic-import': true },
+      entryPoints: [`${root}src/${m}.ts`],
+      outfile: `${tmp}/workers/${m.replace(/\//g, '-')}.cjs`,
+    });
+  }
   mkdirSync(`${root}dist/commands`, { recursive: true });
+  mkdirSync(`${root}dist/workers`, { recursive: true });
+  for (const f of readdirSync(`${tmp}/workers`)) renameSync(`${tmp}/workers/${f}`, `${root}dist/workers/${f}`);
   for (const f of readdirSync(`${tmp}/commands`))
     renameSync(`${tmp}/commands/${f}`, `${root}dist/commands/${f}`);
   renameSync(`${tmp}/soket.cjs`, `${root}dist/soket.cjs`);

@@ -26,7 +26,8 @@ import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { debug } from '../core/debug.js';
 import {
@@ -282,7 +283,27 @@ function batchedUnavailable(): string | undefined {
   const ffi = ffiAvailable();
   if (!ffi.ok) return ffi.reason;
   if (!isLinux64()) return `batched UDP needs 64-bit Linux, not ${process.platform}/${process.arch}`;
+  try {
+    workerModuleUrl('platform/udp-engine-worker');
+  } catch (err) {
+    return (err as Error).message;
+  }
   return undefined;
+}
+
+/**
+ * Whether the batched datapath can run here (FFI, 64-bit Linux, the worker module present), and why not. The
+ * kernel may still refuse recvmmsg at start; the engine then falls back to `dgram` by itself.
+ *
+ * @example
+ * ```ts
+ * const b = batchedDatapath();
+ * if (!b.ok) console.log(`dgram only: ${b.reason}`);
+ * ```
+ */
+export function batchedDatapath(): { ok: true } | { ok: false; reason: string } {
+  const reason = batchedUnavailable();
+  return reason === undefined ? { ok: true } : { ok: false, reason };
 }
 
 /** Load a handler module in this thread (the dgram fallback). */
@@ -597,7 +618,9 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
     let worker: Worker;
     if (url.endsWith('.ts')) {
       // Running from sources under tsx: the worker registers tsx's loader before it imports the module.
-      const tsx = import.meta.resolve('tsx/esm/api');
+      // (tsx's package exports map `tsx/esm/api` for import to dist/esm/api/index.mjs)
+      const tsxPackage = createRequire(import.meta.url).resolve('tsx/package.json');
+      const tsx = pathToFileURL(`${dirname(tsxPackage)}/dist/esm/api/index.mjs`).href;
       const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`;
       worker = new Worker(code, { eval: true, workerData: init });
     } else {

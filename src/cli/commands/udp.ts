@@ -34,6 +34,8 @@ import {
   type UdpServerStats,
   udpModeHandler,
 } from '../../net/udp-server.js';
+import type { Datapath } from '../../platform/datagram-handler.js';
+import { UDP_ENGINE_LIMITS } from '../../platform/udp-engine.js';
 import {
   EXIT,
   examples,
@@ -69,6 +71,7 @@ interface ListenFlags extends AccessFlags, UdpJoinFlags, Record<string, unknown>
   log?: boolean;
   ipv6Only?: boolean;
   quiet?: boolean;
+  workers?: string;
 }
 
 interface SendFlags extends UdpSendFlags, Record<string, unknown> {
@@ -96,6 +99,9 @@ export type UdpListenEvent =
       mode: UdpMode;
       reply?: string;
       joined?: string[];
+      /** `batched` (recvmmsg/sendmmsg worker threads) or `dgram` (Node's socket). */
+      datapath: Datapath;
+      workers: number;
     }
   | { event: 'datagram'; peer: string; bytes: number }
   | { event: 'message'; peer: string; text: string }
@@ -113,7 +119,9 @@ function listenText(quiet: boolean) {
         const modeText =
           e.mode === 'reply' ? `reply mode: "${escapeControl(e.reply ?? '')}"` : `${e.mode} mode`;
         const joined = e.joined?.length ? `; joined ${e.joined.join(', ')}` : '';
-        return { err: `Listening on ${where} (UDP, ${modeText}${joined}); Ctrl-C stops` };
+        const path =
+          e.datapath === 'batched' ? `batched, ${e.workers} worker${e.workers === 1 ? '' : 's'}` : 'dgram';
+        return { err: `Listening on ${where} (UDP, ${modeText}, ${path}${joined}); Ctrl-C stops` };
       }
       case 'datagram':
         return quiet ? undefined : { err: `${e.peer} sent ${formatBytes(e.bytes)}` };
@@ -136,6 +144,7 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
     for (const [flag, v] of [
       ['--reply', flags.reply],
       ['--log', flags.log],
+      ['--workers', flags.workers],
     ] as const) {
       if (v !== undefined) throw new ValidationError(`Option ${flag} does not apply to --mode pipe`);
     }
@@ -181,6 +190,9 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
   if (access) options.access = access;
   if (groups.join) options.join = groups.join;
   if (groups.iface) options.iface = groups.iface;
+  if (flags.workers !== undefined) {
+    options.workers = parseInteger(flags.workers, '--workers', { min: 1, max: UDP_ENGINE_LIMITS.workers });
+  }
   const reply = mode === 'reply' ? (flags.reply ?? DEFAULT_REPLY) : undefined;
   // Datagrams beyond the queue (a stdout that is not read) are dropped and counted: UDP may lose them.
   const queue = new EventQueue<UdpListenEvent>();
@@ -206,6 +218,8 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
     mode,
     ...(reply !== undefined ? { reply } : {}),
     ...(server.joined.length ? { joined: server.joined } : {}),
+    datapath: server.datapath,
+    workers: server.stats().workers,
   });
   void server.finished.then((stats) => {
     queue.push({ event: 'stopped', ...stats });
@@ -332,6 +346,10 @@ export function register(program: Command, run: Runner): void {
     .option('--log', 'log each datagram on stderr')
     .option('--ipv6-only', 'with [::], accept IPv6 clients only')
     .option('-q, --quiet', 'with --log: log only the start and the totals')
+    .option(
+      '--workers <n>',
+      `worker threads of the batched datapath (FFI), each its own SO_REUSEPORT socket; a client always reaches the same one (default: ${UDP_SERVER_DEFAULTS.workers})`,
+    )
     .option('--lock', 'pipe mode: answer only the first peer and ignore the others (as nc -u -l does)')
     .option('--split <how>', 'pipe mode: how stdin becomes datagrams: line, none or BYTES (default: line)')
     .option('--hex', 'pipe mode: dump both directions as hex on stderr (> sent, < received)');
