@@ -12,6 +12,8 @@ import type { UdpServer } from '../../src/net/udp-server.js';
 import { createUdpServer, udpEchoHandler } from '../../src/net/udp-server.js';
 import { createSntpServer, type SntpServer } from '../../src/ntp/server.js';
 import { collect, runCli, startCli, waitForLine } from '../helpers/cli.js';
+import { hangingListener } from '../helpers/hanging-listener.js';
+import { requirePeer } from '../helpers/peers.js';
 
 /** One JSON document (pretty-printed or not) and nothing else. */
 function oneDocument(stdout: string): Record<string, unknown> {
@@ -132,6 +134,45 @@ describe('--json follows one rule for every command', () => {
       assert.equal(typeof doc.error?.code, 'string', args.join(' '));
       assert.equal(typeof doc.error?.message, 'string', args.join(' '));
       assert.equal(r.stderr, '', `${args.join(' ')}: nothing on stderr with --json`);
+    }
+  });
+
+  it('--timeout is the whole operation: tcp connect gives up after it in all, not per phase', async (t) => {
+    const python = requirePeer(t, 'python3', 'apt-get install python3');
+    if (!python) return;
+    const hanging = await hangingListener(python);
+    try {
+      for (const extra of [[], ['--message', 'x']]) {
+        const r = await runCli([
+          'tcp',
+          'connect',
+          '127.0.0.1',
+          String(hanging.port),
+          '--timeout',
+          '400',
+          ...extra,
+        ]);
+        assert.equal(r.code, 1);
+        // The overall deadline names the whole operation and its one limit (not a per-phase one).
+        assert.match(
+          r.stderr,
+          new RegExp(`^soket: Operation on 127\\.0\\.0\\.1:${hanging.port} timed out after 400 ms\n$`),
+        );
+      }
+      const phase = await runCli([
+        'tcp',
+        'connect',
+        '127.0.0.1',
+        String(hanging.port),
+        '--connect-timeout',
+        '300',
+      ]);
+      assert.match(
+        phase.stderr,
+        new RegExp(`^soket: Connect to 127\\.0\\.0\\.1:${hanging.port} timed out after 300 ms\n$`),
+      );
+    } finally {
+      hanging.close();
     }
   });
 });
