@@ -33,6 +33,7 @@ export {
   KissOfDeathError,
   NetworkError,
   NotFoundError,
+  NtsError,
   SoketError,
   type SoketErrorOptions,
   TimeoutError,
@@ -276,6 +277,7 @@ export {
 } from './net/udp-server.js';
 export {
   checkReply,
+  type NtsQueryInfo,
   type ReplyCheck,
   type ReplyExpectation,
   SNTP_QUERY_DEFAULTS,
@@ -291,6 +293,29 @@ export {
   type NetworkTimeOptions,
   type ServerTime,
 } from './ntp/network-time.js';
+export {
+  NtsClient,
+  type NtsClientOptions,
+  type NtsClientStats,
+  NtsNakError,
+  type NtsSession,
+} from './ntp/nts-client.js';
+export { NTS_COOKIE_DEFAULTS, NtsCookieKeys, type NtsCookieKeysOptions } from './ntp/nts-cookies.js';
+export {
+  NTS_KE_DEFAULTS,
+  type NtsKeResult,
+  type NtsKeyExchangeOptions,
+  ntsKeyExchange,
+} from './ntp/nts-ke-client.js';
+export {
+  createNtsKeServer,
+  NTS_KE_SERVER_DEFAULTS,
+  type NtsKeCertificate,
+  NtsKeServer,
+  type NtsKeServerEvents,
+  type NtsKeServerOptions,
+  type NtsKeServerStats,
+} from './ntp/nts-ke-server.js';
 export { RATE_LIMIT_DEFAULTS, type RateLimitOptions } from './ntp/rate-limit.js';
 export {
   createSntpServer,
@@ -301,7 +326,16 @@ export {
   type SntpServerOptions,
   type SntpServerStats,
 } from './ntp/server.js';
-export { SntpResponder, type SntpResponderOptions } from './ntp/sntp-responder.js';
+export { type SntpAuthStats, SntpResponder, type SntpResponderOptions } from './ntp/sntp-responder.js';
+export {
+  parseKeyFile,
+  parseSymmetricKey,
+  readKeyFile,
+  SYMMETRIC_KEY_TYPES,
+  type SymmetricKey,
+  type SymmetricKeys,
+  type SymmetricKeyType,
+} from './ntp/symmetric-key.js';
 export {
   WATCH_DEFAULTS,
   type WatchEvent,
