@@ -99,6 +99,14 @@ function parseLeap(value: string): 'kernel' | LeapIndicator {
   throw new ValidationError(`Invalid --leap '${value}': expected kernel, 0, 1, 2 or 3`);
 }
 
+/** `24 h`, `90 min`, `30 s`, `1500 ms`: the largest whole unit. */
+function duration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}
+
 function serveText(e: NtpServeEvent, ctx: RenderContext): Rendered {
   switch (e.event) {
     case 'listening': {
@@ -133,7 +141,7 @@ function serveText(e: NtpServeEvent, ctx: RenderContext): Rendered {
       }
       if (e.nts) {
         lines.push(
-          `NTS-KE listening on ${formatHostPort(e.nts.address, e.nts.port)} (TCP, TLS 1.3, ALPN ntske/1); cookie keys rotate every ${e.nts.keyRotateMs} ms`,
+          `NTS-KE listening on ${formatHostPort(e.nts.address, e.nts.port)} (TCP, TLS 1.3, ALPN ntske/1); the cookie key changes every ${duration(e.nts.keyRotateMs)}`,
           `Certificate${e.nts.selfSigned ? ' (ephemeral, self-signed)' : ''}: SHA-256 ${e.nts.fingerprint256}; clients can pin ${e.nts.pin}`,
         );
       }
