@@ -10,7 +10,113 @@ import { ValidationError } from './errors.js';
 const INTEGER = /^[+-]?\d+$/;
 
 function quote(value: unknown): string {
-  return `'${String(value)}'`;
+  return `'${describeValue(value)}'`;
+}
+
+/**
+ * A value as text for a message, whatever its type (a symbol, an object without `toString`, a bigint): never
+ * throws. Strings and numbers appear as themselves, objects as their JSON (cut to 60 characters).
+ *
+ * @example
+ * ```ts
+ * describeValue(Symbol('x')); // 'Symbol(x)'
+ * describeValue({ a: 1 }); // '{"a":1}'
+ * ```
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (value !== null && typeof value === 'object') {
+    try {
+      const json = JSON.stringify(value);
+      if (json !== undefined) return json.length > 60 ? `${json.slice(0, 57)}...` : json;
+    } catch {
+      // a cycle, a bigint inside: fall through to the tag
+    }
+    return Object.prototype.toString.call(value);
+  }
+  return String(value);
+}
+
+/** `what` as a label; a label that is not a string is a caller's bug, not the user's: named generically. */
+function label(what: unknown, fallback: string): string {
+  return typeof what === 'string' ? what : fallback;
+}
+
+/** Text of a number-or-string input, or undefined when it is neither (then it is invalid). */
+function numericText(value: unknown): string | undefined {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return value.trim();
+  return undefined;
+}
+
+/**
+ * Check that an options argument is an object (or absent). Options from plain JavaScript can be anything;
+ * `null`, a string or a number there is a `ValidationError`, not a `TypeError` later.
+ *
+ * @param value - the options as given
+ * @param what - what they are, for the message (`probe options`)
+ * @returns the options, or `{}` when absent
+ * @throws {ValidationError} when not an object
+ * @example
+ * ```ts
+ * const o = checkOptionsObject(options, 'probe options');
+ * ```
+ */
+export function checkOptionsObject<T extends object>(value: T | undefined, what = 'options'): T {
+  if (value === undefined) return {} as T;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ValidationError(`Invalid ${label(what, 'options')} ${quote(value)}: expected an object`);
+  }
+  return value;
+}
+
+/**
+ * Check a string argument.
+ *
+ * @param value - the argument as given
+ * @param what - what it is, for the message
+ * @returns the string
+ * @throws {ValidationError} when not a string
+ * @example
+ * ```ts
+ * checkString(name, 'service name');
+ * ```
+ */
+export function checkString(value: unknown, what: string): string {
+  if (typeof value !== 'string') {
+    throw new ValidationError(`Invalid ${label(what, 'argument')} ${quote(value)}: expected a string`);
+  }
+  return value;
+}
+
+/**
+ * Check an optional boolean option.
+ *
+ * @throws {ValidationError} when set and not `true` or `false`
+ * @example
+ * ```ts
+ * const fallback = checkBoolean(options.fallback, 'fallback') ?? true;
+ * ```
+ */
+export function checkBoolean(value: unknown, what: string): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new ValidationError(`Invalid ${label(what, 'option')} ${quote(value)}: expected true or false`);
+}
+
+/**
+ * Check an optional `signal` option.
+ *
+ * @throws {ValidationError} when set and not an `AbortSignal`
+ * @example
+ * ```ts
+ * checkSignal(options.signal);
+ * ```
+ */
+export function checkSignal(value: unknown, what = 'signal'): AbortSignal | undefined {
+  if (value === undefined || value instanceof AbortSignal) return value;
+  throw new ValidationError(`Invalid ${label(what, 'signal')} ${quote(value)}: expected an AbortSignal`);
 }
 
 /** Options for {@link parsePort}. */
@@ -35,12 +141,14 @@ export interface PortOptions {
  * ```
  */
 export function parsePort(value: string | number, options: PortOptions = {}): number {
-  const { allowZero = false, what = 'port' } = options;
+  const { allowZero = false, what = 'port' } = checkOptionsObject(options, 'port options');
   const min = allowZero ? 0 : 1;
-  const text = typeof value === 'number' ? String(value) : value.trim();
-  const n = INTEGER.test(text) ? Number(text) : Number.NaN;
+  const text = numericText(value);
+  const n = text !== undefined && INTEGER.test(text) ? Number(text) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > 65535) {
-    throw new ValidationError(`Invalid ${what} ${quote(value)}: expected an integer from ${min} to 65535`);
+    throw new ValidationError(
+      `Invalid ${label(what, 'port')} ${quote(value)}: expected an integer from ${min} to 65535`,
+    );
   }
   return n;
 }
@@ -67,13 +175,13 @@ export interface IntegerOptions {
  * ```
  */
 export function parseInteger(value: string | number, what: string, options: IntegerOptions = {}): number {
-  const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
-  const text = typeof value === 'number' ? String(value) : value.trim();
-  const n = INTEGER.test(text) ? Number(text) : Number.NaN;
+  const { min = 0, max = Number.MAX_SAFE_INTEGER } = checkOptionsObject(options, 'integer options');
+  const text = numericText(value);
+  const n = text !== undefined && INTEGER.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     const range =
       max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
-    throw new ValidationError(`Invalid ${what} ${quote(value)}: expected ${range}`);
+    throw new ValidationError(`Invalid ${label(what, 'number')} ${quote(value)}: expected ${range}`);
   }
   return n;
 }
@@ -107,17 +215,19 @@ export function parseDuration(
   what = 'duration',
   options: DurationOptions = {},
 ): number {
-  const { allowZero = true, maxMs = 2_147_483_647 } = options;
+  const { allowZero = true, maxMs = 2_147_483_647 } = checkOptionsObject(options, 'duration options');
   let ms: number;
   if (typeof value === 'number') {
     ms = value;
+  } else if (typeof value !== 'string') {
+    ms = Number.NaN;
   } else {
     const m = DURATION.exec(value.trim());
     ms = m ? Number(m[1]) * (UNIT_MS[(m[2] ?? 'ms').toLowerCase()] ?? 1) : Number.NaN;
   }
   if (!Number.isFinite(ms) || ms < 0 || (!allowZero && ms === 0) || ms > maxMs) {
     throw new ValidationError(
-      `Invalid ${what} ${quote(value)}: expected ${allowZero ? 'a' : 'a positive'} duration in ms (or with s, m, h) up to ${maxMs} ms`,
+      `Invalid ${label(what, 'duration')} ${quote(value)}: expected ${allowZero ? 'a' : 'a positive'} duration in ms (or with s, m, h) up to ${maxMs} ms`,
     );
   }
   return Math.round(ms);
@@ -148,7 +258,7 @@ export function checkTimeout(
   if (value === undefined || value === 0) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 2_147_483_647) {
     throw new ValidationError(
-      `Invalid ${options.what ?? 'timeout'} ${quote(value)}: expected a non-negative number of ms up to 2147483647`,
+      `Invalid ${label(checkOptionsObject(options, 'timeout options').what, 'timeout')} ${quote(value)}: expected a non-negative number of ms up to 2147483647`,
     );
   }
   return value;
@@ -192,9 +302,10 @@ export function isHostname(value: string): boolean {
 export function parseHost(value: string, what = 'host'): string {
   if (typeof value !== 'string') {
     throw new ValidationError(
-      `Invalid ${what} ${quote(String(value))}: expected a host name or an IP address`,
+      `Invalid ${label(what, 'host')} ${quote(value)}: expected a host name or an IP address`,
     );
   }
+  what = label(what, 'host');
   const v = value.trim();
   const unbracketed = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
   if (unbracketed.length === 0) throw new ValidationError(`Invalid ${what}: must not be empty`);
@@ -227,7 +338,8 @@ export interface ParsedAddress {
  * ```
  */
 export function parseAddress(value: string, what = 'IP address'): ParsedAddress {
-  const v = value.trim();
+  what = label(what, 'IP address');
+  const v = checkString(value, what).trim();
   const unbracketed = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
   const family = isIP(unbracketed);
   if (family === 0) throw new ValidationError(`Invalid ${what} ${quote(value)}: not an IPv4 or IPv6 address`);
@@ -263,7 +375,8 @@ export interface HostPortOptions {
  * ```
  */
 export function parseHostPort(value: string, options: HostPortOptions = {}): HostPort {
-  const v = value.trim();
+  checkOptionsObject(options, 'address options');
+  const v = checkString(value, 'address').trim();
   const portOpts = { allowZero: options.allowZero ?? false };
   if (v.length === 0) throw new ValidationError('Invalid address: must not be empty');
   if (/^\d+$/.test(v)) {
