@@ -47,6 +47,14 @@ function plain(b: number): boolean {
  * ```
  */
 export function labelText(label: Uint8Array): string {
+  let simple = true;
+  for (let i = 0; i < label.length; i++) {
+    if (!plain(label[i] as number)) {
+      simple = false;
+      break;
+    }
+  }
+  if (simple) return String.fromCharCode.apply(null, label as unknown as number[]);
   let s = '';
   for (const b of label) {
     if (plain(b)) s += String.fromCharCode(b);
@@ -89,6 +97,7 @@ export function parseDnsName(text: string): Uint8Array[] {
     throw new ValidationError('Invalid name: must not be empty');
   }
   if (text === '.') return [];
+  if (PLAIN_NAME.test(text)) return plainLabels(text);
   const labels: Uint8Array[] = [];
   let current: number[] = [];
   let total = 1;
@@ -106,7 +115,7 @@ export function parseDnsName(text: string): Uint8Array[] {
     labels.push(Uint8Array.from(current));
     current = [];
   };
-  const utf8 = new TextEncoder();
+  const utf8 = ENCODER;
   for (let i = 0; i < text.length; i++) {
     const c = text[i] as string;
     if (c === '.') {
@@ -140,6 +149,35 @@ export function parseDnsName(text: string): Uint8Array[] {
   }
   if (current.length > 0) finish();
   if (total > MAX_NAME_LENGTH) fail(`it is ${total} bytes on the wire, the limit is ${MAX_NAME_LENGTH}`);
+  return labels;
+}
+
+const ENCODER = new TextEncoder();
+
+/** A name without escapes or other bytes: letters, digits, '-' and '_' labels, an optional final dot. */
+const PLAIN_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?$/;
+
+/** The labels of a plain name, checked for the limits (the common case, without the general parser). */
+function plainLabels(text: string): Uint8Array[] {
+  const parts = (text.endsWith('.') ? text.slice(0, -1) : text).split('.');
+  const labels: Uint8Array[] = [];
+  let total = 1;
+  for (const part of parts) {
+    if (part.length > MAX_LABEL_LENGTH) {
+      throw new ValidationError(
+        `Invalid name '${text}': label '${part}' is ${part.length} bytes, the limit is ${MAX_LABEL_LENGTH}`,
+      );
+    }
+    total += part.length + 1;
+    const label = new Uint8Array(part.length);
+    for (let i = 0; i < part.length; i++) label[i] = part.charCodeAt(i);
+    labels.push(label);
+  }
+  if (total > MAX_NAME_LENGTH) {
+    throw new ValidationError(
+      `Invalid name '${text}': it is ${total} bytes on the wire, the limit is ${MAX_NAME_LENGTH}`,
+    );
+  }
   return labels;
 }
 
@@ -209,6 +247,93 @@ export function wireToLabels(wire: Uint8Array): Uint8Array[] {
  * ```
  */
 export function readName(msg: Uint8Array, start: number, allowCompression = true): WireName {
+  const { parts, end } = readLabels(msg, start, allowCompression);
+  return { name: formatDnsName(parts), wire: nameToWire(parts), end };
+}
+
+/** Names already read in one message, by offset: their text (`label.` per label) and wire length. @internal */
+export type NameMemo = Map<number, { text: string; size: number }>;
+
+/**
+ * Read a name's presentation form only (no wire copy), for owner names and questions. With `memo`, a pointer
+ * to a name already read in this message (most owners point at the question) reuses its text.
+ * @internal
+ */
+export function readNameText(msg: Uint8Array, start: number, memo?: NameMemo): { name: string; end: number } {
+  let text = '';
+  let pos = start;
+  let end = -1;
+  let lowest = start;
+  let total = 1;
+  for (;;) {
+    const len = msg[pos];
+    if (len === undefined) {
+      throw new BadPacketError(
+        `Name at offset ${start} runs past the end of the message (${msg.length} bytes)`,
+      );
+    }
+    if (len === 0) {
+      if (end < 0) end = pos + 1;
+      break;
+    }
+    const kind = len & 0xc0;
+    if (kind === 0xc0) {
+      const low = msg[pos + 1];
+      if (low === undefined) {
+        throw new BadPacketError(`Compression pointer at offset ${pos} runs past the end of the message`);
+      }
+      const target = ((len & 0x3f) << 8) | low;
+      if (end < 0) end = pos + 2;
+      if (target >= lowest) {
+        throw new BadPacketError(
+          `Compression pointer at offset ${pos} points to ${target}, not before ${lowest} (a loop or a forward pointer)`,
+        );
+      }
+      const known = memo?.get(target);
+      if (known) {
+        total += known.size - 1;
+        if (total > MAX_NAME_LENGTH) {
+          throw new BadPacketError(`Name at offset ${start} is longer than ${MAX_NAME_LENGTH} bytes`);
+        }
+        text += known.text;
+        break;
+      }
+      lowest = target;
+      pos = target;
+      continue;
+    }
+    if (kind !== 0) throw new BadPacketError(`Reserved label type 0x${kind.toString(16)} at offset ${pos}`);
+    if (pos + 1 + len > msg.length) {
+      throw new BadPacketError(
+        `Label at offset ${pos} runs past the end of the message (${msg.length} bytes)`,
+      );
+    }
+    total += len + 1;
+    if (total > MAX_NAME_LENGTH) {
+      throw new BadPacketError(`Name at offset ${start} is longer than ${MAX_NAME_LENGTH} bytes`);
+    }
+    let label = '';
+    let simple = true;
+    for (let i = pos + 1; i <= pos + len; i++) {
+      const b = msg[i] as number;
+      if (!plain(b)) {
+        simple = false;
+        break;
+      }
+      label += String.fromCharCode(b);
+    }
+    text += `${simple ? label : labelText(msg.subarray(pos + 1, pos + 1 + len))}.`;
+    pos += 1 + len;
+  }
+  memo?.set(start, { text, size: total });
+  return { name: text === '' ? '.' : text, end };
+}
+
+function readLabels(
+  msg: Uint8Array,
+  start: number,
+  allowCompression: boolean,
+): { parts: Uint8Array[]; end: number } {
   const parts: Uint8Array[] = [];
   let pos = start;
   let end = -1;
@@ -260,7 +385,7 @@ export function readName(msg: Uint8Array, start: number, allowCompression = true
     parts.push(msg.subarray(pos + 1, pos + 1 + len));
     pos += 1 + len;
   }
-  return { name: formatDnsName(parts), wire: nameToWire(parts), end };
+  return { parts, end };
 }
 
 /**

@@ -294,12 +294,16 @@ export function readRdata(
   offset: number,
   length: number,
   type: number,
-  where: string,
+  where: string | (() => string),
 ): DecodedRdata {
-  const r = new WireReader(msg, offset, offset + length, where);
   const format = rdataFormat(type);
+  // A copy (Buffer's slice would be a view): the record must not keep the message alive or change with it.
+  const copy = () => Uint8Array.prototype.slice.call(msg, offset, offset + length);
+  if (format === 'unknown') return { data: { format }, rdata: copy() };
+  if (format === 'a' && length === 4)
+    return { data: { format, address: ipv4Text(msg, offset) }, rdata: copy() };
+  const r = new WireReader(msg, offset, offset + length, where);
   const raw = msg.subarray(offset, offset + length);
-  if (format === 'unknown') return { data: { format }, rdata: raw.slice() };
   const compress = COMPRESSIBLE.has(type);
   const names: Array<[number, number, Uint8Array]> = [];
   const name = (field: string) => {
@@ -316,7 +320,7 @@ export function readRdata(
 /** Replace each (possibly compressed) name in `raw` by its uncompressed wire form. */
 function expand(raw: Uint8Array, names: Array<[number, number, Uint8Array]>): Uint8Array {
   const compressed = names.some(([from, to, wire]) => to - from !== wire.length);
-  if (!compressed) return raw.slice();
+  if (!compressed) return Uint8Array.prototype.slice.call(raw);
   const w = new WireWriter();
   let p = 0;
   for (const [from, to, wire] of names) {

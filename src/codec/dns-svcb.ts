@@ -149,13 +149,13 @@ function decodeParam(r: WireReader, key: number, v: Uint8Array): SvcParam {
     case 4:
       if (v.length === 0 || v.length % 4 !== 0)
         bad(`has ${v.length} bytes, expected a non-empty multiple of 4`);
-      return { key: 'ipv4hint', addresses: chunks(v, 4).map(ipv4Text) };
+      return { key: 'ipv4hint', addresses: chunks(v, 4).map((c) => ipv4Text(c)) };
     case 5:
       return { key: 'ech', config: base64(v) };
     case 6:
       if (v.length === 0 || v.length % 16 !== 0)
         bad(`has ${v.length} bytes, expected a non-empty multiple of 16`);
-      return { key: 'ipv6hint', addresses: chunks(v, 16).map(ipv6Text) };
+      return { key: 'ipv6hint', addresses: chunks(v, 16).map((c) => ipv6Text(c)) };
     case 7:
       return { key: 'dohpath', template: utf8(v) };
     case 8:

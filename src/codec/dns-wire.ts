@@ -20,14 +20,16 @@ export class WireReader {
     readonly msg: Uint8Array,
     start: number,
     readonly limit: number,
-    /** What is being read, for messages: `A record at offset 40`. */
-    readonly what: string,
+    /** What is being read, for messages: `A record at offset 40` (a function: built only on failure). */
+    readonly what: string | (() => string),
   ) {
     this.pos = start;
   }
 
   fail(field: string, detail = 'runs past the end of its data'): never {
-    throw new BadPacketError(`${this.what}: ${field} ${detail}`);
+    throw new BadPacketError(
+      `${typeof this.what === 'string' ? this.what : this.what()}: ${field} ${detail}`,
+    );
   }
 
   need(n: number, field: string): void {
@@ -171,8 +173,8 @@ export function checkUint(value: number, bits: 8 | 16 | 32, field: string): numb
 }
 
 /** `192.0.2.1` from 4 bytes. */
-export function ipv4Text(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+export function ipv4Text(b: Uint8Array, at = 0): string {
+  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 }
 
 /**

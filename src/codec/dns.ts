@@ -25,7 +25,7 @@
  */
 import { BadPacketError, ValidationError } from '../core/errors.js';
 import { EDNS_UDP_SIZE, type Edns, type EdnsInit, readEdnsOptions, writeEdnsOptions } from './dns-edns.js';
-import { NameCompressor, parseDnsName, readName } from './dns-name.js';
+import { NameCompressor, type NameMemo, parseDnsName, readNameText } from './dns-name.js';
 import { encodeRdata, type RData, readRdata } from './dns-rdata.js';
 import {
   dnsClassName,
@@ -37,7 +37,7 @@ import {
   dnsTypeName,
   dnsTypeNumber,
 } from './dns-types.js';
-import { checkUint, WireReader, WireWriter } from './dns-wire.js';
+import { checkUint, WireWriter } from './dns-wire.js';
 
 export * from './dns-edns.js';
 export {
@@ -187,61 +187,71 @@ const SECTIONS = ['answer', 'authority', 'additional'] as const;
  * ```
  */
 export function decodeDnsMessage(bytes: Uint8Array): DnsMessage {
-  if (bytes.length < DNS_HEADER_LENGTH) {
+  const len = bytes.length;
+  if (len < DNS_HEADER_LENGTH) {
     throw new BadPacketError(
-      `DNS message is ${bytes.length} bytes, shorter than its ${DNS_HEADER_LENGTH}-byte header`,
+      `DNS message is ${len} bytes, shorter than its ${DNS_HEADER_LENGTH}-byte header`,
     );
   }
-  const r = new WireReader(bytes, 0, bytes.length, 'DNS message');
-  const id = r.u16('ID');
-  const bits = r.u16('flags');
-  const counts = [r.u16('QDCOUNT'), r.u16('ANCOUNT'), r.u16('NSCOUNT'), r.u16('ARCOUNT')] as const;
+  const b = bytes;
+  const u16 = (at: number) => ((b[at] as number) << 8) | (b[at + 1] as number);
+  const id = u16(0);
+  const bits = u16(2);
+  const qdcount = u16(4);
+  const counts = [u16(6), u16(8), u16(10)] as const;
+  const memo: NameMemo = new Map();
+  let pos = DNS_HEADER_LENGTH;
   const question: DnsQuestion[] = [];
-  for (let i = 0; i < counts[0]; i++) {
-    const at = r.pos;
-    if (at >= bytes.length) {
+  for (let i = 0; i < qdcount; i++) {
+    const at = pos;
+    if (at >= len)
       throw new BadPacketError(
-        `DNS message: QDCOUNT is ${counts[0]} but the message ends after ${i} questions`,
+        `DNS message: QDCOUNT is ${qdcount} but the message ends after ${i} questions`,
+      );
+    const q = readNameText(b, at, memo);
+    if (q.end + 4 > len) {
+      throw new BadPacketError(
+        `DNS message: question ${i + 1} (offset ${at}): type and class run past the end of its data`,
       );
     }
-    const q = readName(bytes, at);
-    r.pos = q.end;
-    const where = `question ${i + 1} (offset ${at})`;
-    const qr = new WireReader(bytes, r.pos, bytes.length, `DNS message: ${where}`);
-    const type = qr.u16('type');
-    const cls = qr.u16('class');
-    r.pos = qr.pos;
-    question.push({ name: q.name, type: dnsTypeName(type), class: dnsClassName(cls) });
+    question.push({ name: q.name, type: dnsTypeName(u16(q.end)), class: dnsClassName(u16(q.end + 2)) });
+    pos = q.end + 4;
   }
-  const sections: Record<(typeof SECTIONS)[number], ResourceRecord[]> = {
-    answer: [],
-    authority: [],
-    additional: [],
-  };
+  const sections: [ResourceRecord[], ResourceRecord[], ResourceRecord[]] = [[], [], []];
   let edns: Edns | undefined;
   let extended = 0;
-  SECTIONS.forEach((section, s) => {
-    const count = counts[s + 1] as number;
+  for (let s = 0; s < 3; s++) {
+    const count = counts[s] as number;
+    const list = sections[s] as ResourceRecord[];
     for (let i = 0; i < count; i++) {
-      const at = r.pos;
-      if (at >= bytes.length) {
+      const at = pos;
+      const section = SECTIONS[s] as string;
+      if (at >= len) {
         const field = ['ANCOUNT', 'NSCOUNT', 'ARCOUNT'][s];
         throw new BadPacketError(
           `DNS message: ${field} is ${count} but the message ends after ${i} ${section} records`,
         );
       }
-      const owner = readName(bytes, at);
-      const where = `record ${i + 1} of the ${section} section (offset ${at})`;
-      const rr = new WireReader(bytes, owner.end, bytes.length, `DNS message: ${where}`);
-      const type = rr.u16('type');
-      const cls = rr.u16('class');
-      const ttl = rr.u32('TTL');
-      const rdlength = rr.u16('RDLENGTH');
-      const start = rr.pos;
-      rr.need(rdlength, `RDATA of ${rdlength} bytes`);
-      r.pos = start + rdlength;
+      const owner = readNameText(b, at, memo);
+      const h = owner.end;
+      const where = () => `record ${i + 1} of the ${section} section (offset ${at})`;
+      if (h + 10 > len) {
+        const field = h + 2 > len ? 'type' : h + 4 > len ? 'class' : h + 8 > len ? 'TTL' : 'RDLENGTH';
+        throw new BadPacketError(`DNS message: ${where()}: ${field} runs past the end of its data`);
+      }
+      const type = u16(h);
+      const cls = u16(h + 2);
+      const ttl = (((b[h + 4] as number) << 24) >>> 0) + ((b[h + 5] as number) << 16) + u16(h + 6);
+      const rdlength = u16(h + 8);
+      const start = h + 10;
+      if (start + rdlength > len) {
+        throw new BadPacketError(
+          `DNS message: ${where()}: RDATA of ${rdlength} bytes runs past the end of its data`,
+        );
+      }
+      pos = start + rdlength;
       if (type === 41) {
-        if (section !== 'additional')
+        if (s !== 2)
           throw new BadPacketError(`DNS message: OPT record in the ${section} section (offset ${at})`);
         if (edns) throw new BadPacketError(`DNS message: a second OPT record (offset ${at})`);
         if (owner.name !== '.')
@@ -252,15 +262,24 @@ export function decodeDnsMessage(bytes: Uint8Array): DnsMessage {
           version: (ttl >>> 16) & 0xff,
           dnssecOk: (ttl & 0x8000) !== 0,
           z: ttl & 0x7fff,
-          options: readEdnsOptions(
-            bytes.subarray(start, start + rdlength),
-            `DNS message: OPT record (offset ${at})`,
-          ),
+          options:
+            rdlength === 0
+              ? []
+              : readEdnsOptions(
+                  b.subarray(start, start + rdlength),
+                  `DNS message: OPT record (offset ${at})`,
+                ),
         };
         continue;
       }
-      const decoded = readRdata(bytes, start, rdlength, type, `DNS message: ${dnsTypeName(type)} ${where}`);
-      sections[section].push({
+      const decoded = readRdata(
+        b,
+        start,
+        rdlength,
+        type,
+        () => `DNS message: ${dnsTypeName(type)} ${where()}`,
+      );
+      list.push({
         name: owner.name,
         type: dnsTypeName(type),
         class: dnsClassName(cls),
@@ -269,7 +288,7 @@ export function decodeDnsMessage(bytes: Uint8Array): DnsMessage {
         data: decoded.data,
       });
     }
-  });
+  }
   return {
     id,
     opcode: dnsOpcodeName((bits >>> 11) & 0xf),
@@ -285,9 +304,9 @@ export function decodeDnsMessage(bytes: Uint8Array): DnsMessage {
       cd: (bits & 0x0010) !== 0,
     },
     question,
-    answer: sections.answer,
-    authority: sections.authority,
-    additional: sections.additional,
+    answer: sections[0],
+    authority: sections[1],
+    additional: sections[2],
     edns,
   };
 }

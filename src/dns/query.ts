@@ -19,7 +19,6 @@
  */
 import { isIP } from 'node:net';
 import {
-  DNS_CLASSES,
   type DnsMessage,
   decodeDnsMessage,
   dnsClassName,
@@ -29,11 +28,11 @@ import {
   type EdnsOption,
   encodeDnsMessage,
   formatDnsName,
+  MAX_LABEL_LENGTH,
+  nameToWire,
   parseDnsName,
-  sameName,
 } from '../codec/dns.js';
-import { abortError, Deadline, throwIfAborted } from '../core/deadline.js';
-import { debug } from '../core/debug.js';
+import { abortError, Deadline } from '../core/deadline.js';
 import {
   BadPacketError,
   DnsError,
@@ -356,6 +355,10 @@ export interface PlannedQuestion {
   cls: number;
   typeName: string;
   className: string;
+  /** The name in lower case, to compare a reply's question with. */
+  lower: string;
+  /** The name's wire form. */
+  wire: Uint8Array;
 }
 
 /**
@@ -365,11 +368,48 @@ export interface PlannedQuestion {
  * @internal
  */
 export function planQuestion(q: DnsQuestionInput): PlannedQuestion {
-  const name = formatDnsName(parseDnsName(q.name));
-  const type = dnsTypeNumber(q.type ?? 'A');
-  const cls = dnsClassNumber(q.class ?? DNS_CLASSES.IN);
-  return { name, type, cls, typeName: dnsTypeName(type), className: dnsClassName(cls) };
+  const type = typeof q.type === 'number' ? dnsTypeNumber(q.type) : dnsTypeNumber(q.type ?? 'A');
+  const cls = q.class === undefined ? 1 : dnsClassNumber(q.class);
+  let name: string;
+  let wire: Uint8Array;
+  const text = typeof q.name === 'string' ? q.name : '';
+  if (PLAIN_NAME.test(text) && text.length <= 253) {
+    // The common case, without escapes: labels of letters, digits, '-' and '_'.
+    name = text.endsWith('.') ? text : `${text}.`;
+    wire = new Uint8Array(name.length + 1);
+    let len = 0;
+    let at = 0;
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c === 0x2e) {
+        if (len > MAX_LABEL_LENGTH) parseDnsName(text); // throws the label's error
+        wire[at] = len;
+        at += len + 1;
+        len = 0;
+      } else {
+        wire[at + 1 + len] = c;
+        len++;
+      }
+    }
+  } else {
+    const labels = parseDnsName(text);
+    name = formatDnsName(labels);
+    wire = nameToWire(labels);
+  }
+  return {
+    name,
+    type,
+    cls,
+    typeName: dnsTypeName(type),
+    className: dnsClassName(cls),
+    // Presentation names are ASCII (other bytes are \DDD escapes), so toLowerCase folds only A-Z.
+    lower: name.toLowerCase(),
+    wire,
+  };
 }
+
+/** A name that needs no escapes: its text is its presentation form. */
+const PLAIN_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?$/;
 
 /** Why a reply is not the answer to a query, or undefined when it is. */
 function mismatch(q: PlannedQuestion, m: DnsMessage, id: number): string | undefined {
@@ -384,9 +424,9 @@ function mismatch(q: PlannedQuestion, m: DnsMessage, id: number): string | undef
   if (
     m.question.length !== 1 ||
     !got ||
-    !sameName(got.name, q.name) ||
-    dnsTypeNumber(got.type) !== q.type ||
-    dnsClassNumber(got.class) !== q.cls
+    got.type !== q.typeName ||
+    got.class !== q.className ||
+    got.name.toLowerCase() !== q.lower
   ) {
     return `question ${got ? `${got.name} ${got.type}` : '(none)'} instead of ${q.name} ${q.typeName}`;
   }
@@ -421,6 +461,9 @@ interface Waiting {
 export class DnsClient {
   readonly plan: DnsClientPlan;
   #udp: DnsUdpSocket | undefined;
+  #template: { bits: number; opt: Uint8Array } | undefined;
+  /** How to fail each exchange in flight (when the client's signal fires). */
+  readonly #inflight = new Set<(err: unknown) => void>();
   #stream: Promise<DnsStreamConnection> | undefined;
   #doh: DohClient | undefined;
   #closed = false;
@@ -436,6 +479,16 @@ export class DnsClient {
    */
   constructor(options: DnsClientOptions) {
     this.plan = planClient(options);
+    // One listener for the client's signal, not one per query (a batch asks thousands).
+    const sig = this.plan.signal;
+    sig?.addEventListener(
+      'abort',
+      () => {
+        const err = abortError(sig, `DNS queries to ${this.server}`);
+        for (const reject of [...this.#inflight]) reject(err);
+      },
+      { once: true },
+    );
   }
 
   /** The server, as text. */
@@ -459,10 +512,7 @@ export class DnsClient {
     return this.#udp;
   }
 
-  async #connection(
-    deadline: Deadline,
-    signal: AbortSignal | undefined,
-  ): Promise<{ conn: DnsStreamConnection; fresh: boolean }> {
+  async #connection(deadline: Deadline): Promise<{ conn: DnsStreamConnection; fresh: boolean }> {
     const existing = this.#stream;
     if (existing) {
       const conn = await existing.catch(() => undefined);
@@ -494,15 +544,40 @@ export class DnsClient {
     return { conn: await this.#stream, fresh: true };
   }
 
+  /** Header flag bits and the OPT record, the same for every query of this client. */
+  #queryBits(): { bits: number; opt: Uint8Array } {
+    if (!this.#template) {
+      const p = this.plan;
+      const tail = encodeDnsMessage({
+        edns: p.edns ? { udpSize: p.udpSize, dnssecOk: p.dnssecOk, options: p.options } : undefined,
+      }).subarray(12);
+      const bits =
+        (p.recursionDesired ? 0x0100 : 0) |
+        (p.authenticData ? 0x0020 : 0) |
+        (p.checkingDisabled ? 0x0010 : 0);
+      this.#template = { bits, opt: tail };
+    }
+    return this.#template;
+  }
+
+  /** The query message: one allocation (header, question, OPT). */
   #query(q: PlannedQuestion, id: number): Uint8Array {
-    const p = this.plan;
-    return encodeDnsMessage({
-      id,
-      flags: { rd: p.recursionDesired, cd: p.checkingDisabled, ad: p.authenticData },
-      question: [{ name: q.name, type: q.type, class: q.cls }],
-      edns: p.edns ? { udpSize: p.udpSize, dnssecOk: p.dnssecOk, options: p.options } : undefined,
-      compress: false,
-    });
+    const { bits, opt } = this.#queryBits();
+    const out = new Uint8Array(12 + q.wire.length + 4 + opt.length);
+    out[0] = id >>> 8;
+    out[1] = id & 0xff;
+    out[2] = bits >>> 8;
+    out[3] = bits & 0xff;
+    out[5] = 1; // QDCOUNT
+    out[11] = opt.length ? 1 : 0; // ARCOUNT
+    out.set(q.wire, 12);
+    let p = 12 + q.wire.length;
+    out[p++] = q.type >>> 8;
+    out[p++] = q.type & 0xff;
+    out[p++] = q.cls >>> 8;
+    out[p++] = q.cls & 0xff;
+    out.set(opt, p);
+    return out;
   }
 
   #describe(q: PlannedQuestion, transport: DnsTransport): string {
@@ -549,19 +624,15 @@ export class DnsClient {
     );
   }
 
-  async #overUdp(
-    q: PlannedQuestion,
-    deadline: Deadline,
-    signal: AbortSignal | undefined,
-    w: Waiting,
-  ): Promise<Reply> {
+  #overUdp(q: PlannedQuestion, deadline: Deadline, signal: AbortSignal | undefined): Promise<Reply> {
     const sock = this.#udpSocket();
     const id = sock.allocateId();
     const bytes = this.#query(q, id);
     const { address, port } = this.plan.server;
     return exchange<Reply>(
       {
-        target: this.#describe(q, 'udp'),
+        // Only the timeout text uses the target, and #timeout rewrites it: no per-query string here.
+        target: this.server,
         tries: this.plan.tries,
         tryTimeout: this.plan.tryTimeout,
         deadline,
@@ -596,47 +667,56 @@ export class DnsClient {
           },
           onStray: (from) => this.#ignore(`from ${from}`),
         });
-        return { send: () => sock.send(bytes, address, port), cleanup: () => sock.release(id) };
+        this.#inflight.add(ctl.reject);
+        return {
+          send: () => sock.send(bytes, address, port, ctl.reject),
+          cleanup: () => {
+            sock.release(id);
+            this.#inflight.delete(ctl.reject);
+          },
+        };
       },
     );
   }
 
   async #overStream(
     q: PlannedQuestion,
-    transport: 'tcp' | 'tls',
     deadline: Deadline,
     signal: AbortSignal | undefined,
-    w: Waiting,
   ): Promise<Reply & { tls: TlsSession | undefined }> {
     for (let attempt = 0; ; attempt++) {
-      const { conn, fresh } = await this.#connection(deadline, signal);
+      const { conn, fresh } = await this.#connection(deadline);
       const id = conn.allocateId();
       const bytes = this.#query(q, id);
       try {
-        const reply = await exchange<Reply>(
-          { target: this.#describe(q, transport), tries: 1, deadline, signal },
-          (ctl) => {
-            conn.wait(id, {
-              onReply: (b) => {
-                let message: DnsMessage;
-                try {
-                  message = decodeDnsMessage(b);
-                } catch (err) {
-                  ctl.reject(this.#badResponse(q, err));
-                  return;
-                }
-                const why = mismatch(q, message, id);
-                if (why) {
-                  this.#ignore(why);
-                  return;
-                }
-                ctl.resolve({ bytes: b, message, tries: 1 });
-              },
-              onError: (err) => ctl.reject(err instanceof BadPacketError ? this.#badResponse(q, err) : err),
-            });
-            return { send: () => conn.send(bytes), cleanup: () => conn.release(id) };
-          },
-        );
+        const reply = await exchange<Reply>({ target: this.server, tries: 1, deadline, signal }, (ctl) => {
+          conn.wait(id, {
+            onReply: (b) => {
+              let message: DnsMessage;
+              try {
+                message = decodeDnsMessage(b);
+              } catch (err) {
+                ctl.reject(this.#badResponse(q, err));
+                return;
+              }
+              const why = mismatch(q, message, id);
+              if (why) {
+                this.#ignore(why);
+                return;
+              }
+              ctl.resolve({ bytes: b, message, tries: 1 });
+            },
+            onError: (err) => ctl.reject(err instanceof BadPacketError ? this.#badResponse(q, err) : err),
+          });
+          this.#inflight.add(ctl.reject);
+          return {
+            send: () => conn.send(bytes),
+            cleanup: () => {
+              conn.release(id);
+              this.#inflight.delete(ctl.reject);
+            },
+          };
+        });
         return { ...reply, tls: conn.tls };
       } catch (err) {
         // A server may close an idle or busy connection (RFC 7766 §6.2.3): ask once more on a new one.
@@ -651,58 +731,54 @@ export class DnsClient {
     q: PlannedQuestion,
     deadline: Deadline,
     signal: AbortSignal | undefined,
-    w: Waiting,
   ): Promise<Reply & { tls: TlsSession | undefined; httpVersion: string }> {
     this.#doh ??= new DohClient(this.plan.server.doh as DohEndpoint, this.plan.tls, this.plan.method);
     const doh = this.#doh;
     const bytes = this.#query(q, 0);
     let httpVersion = '';
-    const reply = await exchange<Reply>(
-      { target: this.#describe(q, 'https'), tries: 1, deadline, signal },
-      (ctl) => {
-        const abort = new AbortController();
-        return {
-          send: () => {
-            doh
-              .query(bytes, {
-                timeout: deadline.remaining(),
-                signal: abort.signal,
-                connectSignal: this.plan.signal,
-              })
-              .then(
-                (r) => {
-                  httpVersion = r.httpVersion;
-                  let message: DnsMessage;
-                  try {
-                    message = decodeDnsMessage(r.bytes);
-                  } catch (err) {
-                    ctl.reject(this.#badResponse(q, err));
-                    return;
-                  }
-                  const why = mismatch(q, message, 0);
-                  if (why) {
-                    this.#ignore(why);
-                    ctl.reject(this.#badResponse(q, new BadPacketError(`the answer is for ${why}`)));
-                    return;
-                  }
-                  ctl.resolve({ bytes: r.bytes, message, tries: 1 });
-                },
-                (err) =>
-                  ctl.reject(
-                    err instanceof SoketError && err.code === 'EBADRESP'
-                      ? new DnsError(err.message, 'EBADRESP', {
-                          hostname: q.name,
-                          rrtype: q.typeName,
-                          server: this.plan.server.text,
-                        })
-                      : err,
-                  ),
-              );
-          },
-          cleanup: () => abort.abort(),
-        };
-      },
-    );
+    const reply = await exchange<Reply>({ target: this.server, tries: 1, deadline, signal }, (ctl) => {
+      const abort = new AbortController();
+      return {
+        send: () => {
+          doh
+            .query(bytes, {
+              timeout: deadline.remaining(),
+              signal: abort.signal,
+              connectSignal: this.plan.signal,
+            })
+            .then(
+              (r) => {
+                httpVersion = r.httpVersion;
+                let message: DnsMessage;
+                try {
+                  message = decodeDnsMessage(r.bytes);
+                } catch (err) {
+                  ctl.reject(this.#badResponse(q, err));
+                  return;
+                }
+                const why = mismatch(q, message, 0);
+                if (why) {
+                  this.#ignore(why);
+                  ctl.reject(this.#badResponse(q, new BadPacketError(`the answer is for ${why}`)));
+                  return;
+                }
+                ctl.resolve({ bytes: r.bytes, message, tries: 1 });
+              },
+              (err) =>
+                ctl.reject(
+                  err instanceof SoketError && err.code === 'EBADRESP'
+                    ? new DnsError(err.message, 'EBADRESP', {
+                        hostname: q.name,
+                        rrtype: q.typeName,
+                        server: this.plan.server.text,
+                      })
+                    : err,
+                ),
+            );
+        },
+        cleanup: () => abort.abort(),
+      };
+    });
     return { ...reply, tls: doh.tls, httpVersion };
   }
 
@@ -720,61 +796,88 @@ export class DnsClient {
    * @throws {TlsError} when the server's certificate is not accepted
    * @throws {AbortError} when a signal fires
    */
-  async query(question: DnsQuestionInput, signal?: AbortSignal): Promise<DnsResponse> {
-    if (this.#closed) throw new SoketError(`DNS client for ${this.server} is closed`, 'SOKET_CLOSED');
-    const q = planQuestion(question);
-    const signals = [this.plan.signal, signal].filter((s): s is AbortSignal => s !== undefined);
-    const sig = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    throwIfAborted(sig, `DNS query for ${q.name}`);
+  query(question: DnsQuestionInput, signal?: AbortSignal): Promise<DnsResponse> {
+    let q: PlannedQuestion;
+    try {
+      q = planQuestion(question);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.queryPlanned(q, signal);
+  }
+
+  /**
+   * Ask a question already checked by {@link planQuestion}.
+   * @internal
+   */
+  queryPlanned(q: PlannedQuestion, signal?: AbortSignal, query?: string): Promise<DnsResponse> {
+    if (this.#closed)
+      return Promise.reject(new SoketError(`DNS client for ${this.server} is closed`, 'SOKET_CLOSED'));
+    const stop = this.plan.signal?.aborted ? this.plan.signal : signal?.aborted ? signal : undefined;
+    if (stop) return Promise.reject(abortError(stop, `DNS query for ${q.name}`));
     this.queries++;
     const t0 = performance.now();
-    const deadline = new Deadline(this.plan.timeout, this.#describe(q, this.plan.server.transport));
-    const w: Waiting = { before: this.ignored };
+    const before = this.ignored;
     const transport = this.plan.server.transport;
-    debug('dns', 'query', { name: q.name, type: q.typeName, server: this.server, transport });
-    let used: DnsTransport = transport;
-    let truncated = false;
-    let reply: Reply & { tls?: TlsSession | undefined; httpVersion?: string };
-    try {
-      if (transport === 'udp') {
-        reply = await this.#overUdp(q, deadline, sig, w);
-        const tc = reply.truncatedRaw || reply.message.flags.tc;
-        if (tc && this.plan.tcpFallback) {
-          const udpTries = reply.tries;
-          truncated = true;
-          used = 'tcp';
-          reply = { ...(await this.#overStream(q, 'tcp', deadline, sig, w)), tries: udpTries };
-        } else if (reply.truncatedRaw) {
+    const deadline = new Deadline(this.plan.timeout, this.server);
+    const fail = (used: DnsTransport) => (err: unknown) => {
+      const sig = signal?.aborted ? signal : this.plan.signal?.aborted ? this.plan.signal : undefined;
+      if (sig) throw abortError(sig, `DNS query for ${q.name}`);
+      throw toSoketError(this.#timeout(err, q, used, deadline, t0, { before }));
+    };
+    if (transport === 'udp') {
+      return this.#overUdp(q, deadline, signal).then((reply) => {
+        if (!reply.truncatedRaw && !reply.message.flags.tc)
+          return this.#response(q, reply, 'udp', false, t0, before, query);
+        if (this.plan.tcpFallback) {
+          return this.#overStream(q, deadline, signal).then(
+            (tcp) => this.#response(q, { ...tcp, tries: reply.tries }, 'tcp', true, t0, before),
+            fail('tcp'),
+          );
+        }
+        if (reply.truncatedRaw) {
           throw this.#badResponse(
             q,
             new BadPacketError('the UDP answer was cut short (TC) and TCP fallback is off'),
           );
         }
-      } else if (transport === 'https') {
-        reply = await this.#overHttps(q, deadline, sig, w);
-      } else {
-        reply = await this.#overStream(q, transport, deadline, sig, w);
-      }
-    } catch (err) {
-      if (sig?.aborted) throw abortError(sig, `DNS query for ${q.name}`);
-      throw toSoketError(this.#timeout(err, q, used, deadline, t0, w));
+        return this.#response(q, reply, 'udp', false, t0, before);
+      }, fail('udp'));
     }
-    const querySize = this.#query(q, 0).length;
-    return {
+    const over =
+      transport === 'https' ? this.#overHttps(q, deadline, signal) : this.#overStream(q, deadline, signal);
+    return over.then((reply) => this.#response(q, reply, transport, false, t0, before), fail(transport));
+  }
+
+  #response(
+    q: PlannedQuestion,
+    reply: Reply & { tls?: TlsSession | undefined; httpVersion?: string },
+    transport: DnsTransport,
+    truncated: boolean,
+    t0: number,
+    before: number,
+    query?: string,
+  ): DnsResponse {
+    const r: DnsResponse = {
       message: reply.message,
       bytes: reply.bytes,
       size: reply.bytes.length,
       question: { name: q.name, type: q.typeName, class: q.className },
       server: this.server,
-      transport: used,
+      transport,
       truncated,
       elapsedMs: performance.now() - t0,
       tries: reply.tries,
-      ignored: this.ignored - w.before,
-      querySize,
+      ignored: this.ignored - before,
+      querySize: 12 + q.wire.length + 4 + this.#queryBits().opt.length,
       tls: reply.tls,
       httpVersion: reply.httpVersion,
     };
+    if (query !== undefined) {
+      // The fields dnsLookup adds, set here so a batch needs no extra step per answer.
+      Object.assign(r, { query, searched: [], failedServers: [] });
+    }
+    return r;
   }
 
   /** Close the socket, connection or session; queries in flight fail or time out. Idempotent. */

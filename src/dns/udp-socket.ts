@@ -16,7 +16,7 @@ import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { ipv6Bytes, ipv6Text } from '../codec/dns-wire.js';
-import { toSoketError } from '../core/errors.js';
+import { ClosedError, type SoketError, toSoketError } from '../core/errors.js';
 
 /** What a query waiting on the socket is told. */
 export interface UdpWaiter {
@@ -32,8 +32,26 @@ export interface UdpWaiter {
 /** Receive buffer asked for each socket (Linux caps it at net.core.rmem_max): bursts of replies fit. */
 const RECEIVE_BUFFER = 1 << 20;
 
+const CANONICAL = new Map<string, string>();
+const FAMILY = new Map<string, 4 | 6>();
+
+function familyOf(address: string): 4 | 6 {
+  let f = FAMILY.get(address);
+  if (f === undefined) {
+    f = isIPv6(address) ? 6 : 4;
+    if (FAMILY.size < 1024) FAMILY.set(address, f);
+  }
+  return f;
+}
+
+/** One spelling per IPv6 address (`::1` and `0:0::1` are the same source); IPv4 as is. */
 function canonical(address: string): string {
-  return isIPv6(address) ? ipv6Text(ipv6Bytes(address, 'address')) : address;
+  let c = CANONICAL.get(address);
+  if (c === undefined) {
+    c = isIPv6(address) ? ipv6Text(ipv6Bytes(address, 'address')) : address;
+    if (CANONICAL.size < 1024) CANONICAL.set(address, c);
+  }
+  return c;
 }
 
 /**
@@ -50,7 +68,9 @@ function canonical(address: string): string {
  */
 export class DnsUdpSocket {
   readonly #sockets = new Map<4 | 6, Promise<dgram.Socket>>();
-  readonly #waiting = new Map<number, UdpWaiter & { canonical: string }>();
+  /** The sockets once bound, for sending without waiting. */
+  readonly #ready = new Map<4 | 6, dgram.Socket>();
+  readonly #waiting = new Map<number, UdpWaiter>();
   #random = Buffer.alloc(0);
   #randomAt = 0;
   #closed = false;
@@ -87,7 +107,7 @@ export class DnsUdpSocket {
 
   /** Wait for replies with message ID `id`. */
   wait(id: number, waiter: UdpWaiter): void {
-    this.#waiting.set(id, { ...waiter, canonical: canonical(waiter.address) });
+    this.#waiting.set(id, waiter);
   }
 
   /** Stop waiting for `id`: a later datagram with it counts as unmatched. */
@@ -110,6 +130,7 @@ export class DnsUdpSocket {
           socket.on('error', () => {
             this.errors++;
           });
+          if (!this.#closed) this.#ready.set(family, socket);
           resolve(socket);
         });
       });
@@ -119,7 +140,7 @@ export class DnsUdpSocket {
   }
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const from = canonical(rinfo.address);
+    const from = rinfo.family === 'IPv4' ? rinfo.address : canonical(rinfo.address);
     const fromText = `${from.includes(':') ? `[${from}]` : from}:${rinfo.port}`;
     const id = msg.length >= 2 ? msg.readUInt16BE(0) : undefined;
     const w = id === undefined ? undefined : this.#waiting.get(id);
@@ -128,7 +149,7 @@ export class DnsUdpSocket {
       this.#onUnmatched?.(fromText, id);
       return;
     }
-    if (from !== w.canonical || rinfo.port !== w.port) {
+    if (rinfo.port !== w.port || from !== canonical(w.address)) {
       w.onStray(fromText);
       return;
     }
@@ -136,22 +157,29 @@ export class DnsUdpSocket {
   }
 
   /**
-   * Send a datagram to a server.
-   *
-   * @throws {NetworkError} when the send fails (no route, message too long, ...)
+   * Send a datagram to a server. A failure is reported through `onError` (as a soket error naming the server).
    */
-  async send(bytes: Uint8Array, address: string, port: number): Promise<void> {
-    if (this.#closed) throw toSoketError(new Error('DNS UDP socket is closed'));
-    const socket = await this.#socket(isIPv6(address) ? 6 : 4);
-    await new Promise<void>((resolve, reject) => {
-      socket.send(bytes, port, address, (err) => {
-        if (err)
-          reject(
-            toSoketError(err, `Cannot send to ${address.includes(':') ? `[${address}]` : address}:${port}`),
-          );
-        else resolve();
-      });
-    });
+  send(bytes: Uint8Array, address: string, port: number, onError: (err: SoketError) => void): void {
+    if (this.#closed) {
+      onError(new ClosedError('The DNS UDP socket is closed'));
+      return;
+    }
+    const family = familyOf(address);
+    const done = (err: Error | null) => {
+      if (err)
+        onError(
+          toSoketError(err, `Cannot send to ${address.includes(':') ? `[${address}]` : address}:${port}`),
+        );
+    };
+    const ready = this.#ready.get(family);
+    if (ready) {
+      ready.send(bytes, port, address, done);
+      return;
+    }
+    this.#socket(family).then(
+      (socket) => socket.send(bytes, port, address, done),
+      (err) => done(err as Error),
+    );
   }
 
   /** The local port of the IPv4 socket (when open), for tests and messages. */
@@ -170,5 +198,6 @@ export class DnsUdpSocket {
       );
     }
     this.#sockets.clear();
+    this.#ready.clear();
   }
 }
