@@ -130,9 +130,11 @@ export class NtpServerAuth {
         this.seal(check, request.slice(0, 48));
       }
     }
-    const first = this.#keys?.values().next();
-    if (first && !first.done) {
-      const request = appendMac(header, first.value);
+    // one key of each type: a digest and a CMAC take different code
+    const byType = new Map<string, SymmetricKey>();
+    for (const k of this.#keys?.values() ?? []) if (!byType.has(k.type)) byType.set(k.type, k);
+    for (const k of byType.values()) {
+      const request = appendMac(header, k);
       for (let i = 0; i < 20; i++) this.seal(this.check(request), request.slice(0, 48));
     }
   }
