@@ -15,7 +15,8 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { type DnsMessage, type ResourceRecord, rdataText } from '../codec/dns.js';
+import { domainToASCII } from 'node:url';
+import { type DnsMessage, parseDnsName, type ResourceRecord, rdataText } from '../codec/dns.js';
 import { dnsClassNumber, dnsRcodeNumber, dnsTypeName, dnsTypeNumber } from '../codec/dns-types.js';
 import { Deadline, throwIfAborted } from '../core/deadline.js';
 import { TimeoutError, TraceError, toSoketError, ValidationError } from '../core/errors.js';
@@ -878,7 +879,16 @@ class Tracer {
 function checkName(name: string): string {
   if (typeof name !== 'string' || name.trim() === '')
     throw new ValidationError('Invalid name: must not be empty');
-  return canonicalName(name.trim());
+  let text = name.trim();
+  // Internationalised names travel in their ASCII (xn--) form.
+  if ([...text].some((c) => c.charCodeAt(0) > 0x7f)) {
+    const ascii = domainToASCII(text);
+    if (!ascii)
+      throw new ValidationError(`Invalid name '${text}': not a valid internationalised domain name`);
+    text = ascii;
+  }
+  parseDnsName(text);
+  return canonicalName(text);
 }
 
 /**

@@ -130,6 +130,9 @@ export interface ChainValidatorOptions {
   onEvent?: (event: DnssecEvent) => void;
 }
 
+/** The ANY query type. */
+const ANY = 255;
+
 /** Longest CNAME/DNAME chain followed inside one answer. */
 const MAX_CHAIN = 16;
 
@@ -738,6 +741,19 @@ export class ChainValidator {
       }
       seen.add(name);
       if (options.zone !== undefined && !isSubdomain(name, options.zone)) return finish(name);
+      if (qtype === ANY) {
+        // ANY: every RRset the server gave for the name (RFC 8482 servers may give just one).
+        const types = [
+          ...new Set(
+            msg.answer.filter((r) => sameName(r.name, name) && r.type !== T.RRSIG).map((r) => r.type),
+          ),
+        ];
+        if (types.length > 0) {
+          for (const type of types)
+            checks.push(await this.#checkAnswer(rrsetOf(msg.answer, name, type), msg, options.zone));
+          return finish();
+        }
+      }
       const data = rrsetOf(msg.answer, name, qtype);
       if (data.length > 0) {
         const check = await this.#checkAnswer(data, msg, options.zone);

@@ -295,6 +295,22 @@ describe('trace and DNSSEC validation against a private signed tree', () => {
     );
   });
 
+  it('validates ANY, DNSKEY, DS and the root itself; takes internationalised names', async (t) => {
+    if (!ready(t)) return;
+    for (const [name, type] of [
+      ['www.secure.test', 'ANY'],
+      ['secure.test', 'DNSKEY'],
+      ['test', 'DS'],
+      ['.', 'SOA'],
+    ] as const) {
+      const r = await trace(name, options({ type }));
+      assert.equal(r.verdict?.status, 'secure', `${name} ${type}: ${r.verdict?.reason}`);
+    }
+    const idn = await trace('bücher.secure.test', options());
+    assert.equal(idn.name, 'xn--bcher-kva.secure.test.');
+    assert.equal(idn.rcode, 'NXDOMAIN');
+  });
+
   it('answers NXDOMAIN and NODATA as results, not errors', async (t) => {
     if (!ready(t)) return;
     assert.equal((await trace('nosuch.secure.test', options({ validate: false }))).rcode, 'NXDOMAIN');
