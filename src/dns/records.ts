@@ -130,9 +130,11 @@ export type DnsRecord =
  * ```
  */
 export function parseRecordType(value: string): RecordType {
-  const upper = value.trim().toUpperCase();
+  const upper = typeof value === 'string' ? value.trim().toUpperCase() : '';
   if ((RECORD_TYPES as readonly string[]).includes(upper)) return upper as RecordType;
-  throw new ValidationError(`Unknown record type '${value}': expected one of ${RECORD_TYPES.join(', ')}`);
+  throw new ValidationError(
+    `Unknown record type '${String(value)}': expected one of ${RECORD_TYPES.join(', ')}`,
+  );
 }
 
 /** Quote a character string as in zone files: `"v=test"`, with `"` and `\` escaped. */

@@ -11,7 +11,7 @@ import { domainToASCII } from 'node:url';
 import type { StartedTask } from '../core/bounded.js';
 import { debug } from '../core/debug.js';
 import { TimeoutError, ValidationError } from '../core/errors.js';
-import { checkTimeout, isHostname, parseInteger } from '../core/validate.js';
+import { checkOptionsObject, checkSignal, checkTimeout, isHostname, parseInteger } from '../core/validate.js';
 import { type LookupTarget, lookupError, timeoutDetail, timeoutTarget } from './lookup-error.js';
 import { raceLookup } from './race.js';
 import { type AnswerType, type DnsRecord, fromNode, parseRecordType, type RecordType } from './records.js';
@@ -93,6 +93,8 @@ export interface ResolvePlan {
  * @internal
  */
 export function planResolve(options: ResolveOptions): ResolvePlan {
+  checkOptionsObject(options, 'lookup options');
+  checkSignal(options.signal);
   const family = options.family ?? RESOLVE_DEFAULTS.family;
   if (family !== 0 && family !== 4 && family !== 6) {
     throw new ValidationError(`Invalid family '${String(family)}': expected 0, 4 or 6`);
@@ -139,6 +141,8 @@ export function planResolve(options: ResolveOptions): ResolvePlan {
  */
 export function checkLookupName(name: string): string {
   const v = typeof name === 'string' ? name.trim() : '';
+  if (typeof name !== 'string')
+    throw new ValidationError(`Invalid name '${String(name)}': expected a string`);
   if (v.length === 0) throw new ValidationError('Invalid name: must not be empty');
   if (isIP(v) !== 0) return v;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: any non-ASCII character marks an IDN

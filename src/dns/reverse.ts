@@ -8,7 +8,7 @@ import dns from 'node:dns';
 import type { StartedTask } from '../core/bounded.js';
 import { debug } from '../core/debug.js';
 import { ValidationError } from '../core/errors.js';
-import { parseAddress } from '../core/validate.js';
+import { checkOptionsObject, checkSignal, parseAddress } from '../core/validate.js';
 import { type LookupTarget, lookupError, timeoutDetail, timeoutTarget } from './lookup-error.js';
 import { raceLookup } from './race.js';
 import { createResolver, planResolve, type ResolverKind } from './resolve.js';
@@ -107,6 +107,8 @@ export interface ReversePlan {
  * @internal
  */
 export function planReverse(options: ReverseOptions): ReversePlan {
+  checkOptionsObject(options, 'reverse lookup options');
+  checkSignal(options.signal);
   const forward = planResolve({
     ...(options.resolver !== undefined ? { resolver: options.resolver } : {}),
     ...(options.server !== undefined ? { server: options.server } : {}),

@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { ValidationError } from '../core/errors.js';
-import { formatHostPort, parseHostPort } from '../core/validate.js';
+import { describeValue, formatHostPort, parseHostPort } from '../core/validate.js';
 
 /** The DNS port, used when a server is given without one. */
 export const DNS_PORT = 53;
@@ -56,7 +56,13 @@ export function parseDnsServer(value: string): DnsServer {
  * ```
  */
 export function parseDnsServers(value: string | readonly string[]): DnsServer[] {
-  const parts = (typeof value === 'string' ? [value] : value)
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.some((v) => typeof v !== 'string')) {
+    throw new ValidationError(
+      `Invalid DNS server '${describeValue(value)}': expected HOST[:PORT], a comma-separated list, or an array of them`,
+    );
+  }
+  const parts = list
     .flatMap((v) => v.split(','))
     .map((v) => v.trim())
     .filter((v) => v.length > 0);

@@ -11,7 +11,7 @@ import { parseServices, type ServiceRecord } from '../codec/services.js';
 import { abortError } from '../core/deadline.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { InputTooLargeError, readInputFile } from '../core/input-file.js';
-import { parsePort } from '../core/validate.js';
+import { checkOptionsObject, checkString, parsePort } from '../core/validate.js';
 import { EMBEDDED_SERVICES } from './services-data.js';
 
 /** The system services database. */
@@ -277,7 +277,7 @@ function where(db: ServicesDatabase): string {
  * ```
  */
 export function checkProtocol(protocol: string, options: ServicesOptions = {}): string {
-  const p = protocol.trim().toLowerCase();
+  const p = checkString(protocol, 'protocol').trim().toLowerCase();
   const db = loadServices(options);
   const known = [...new Set([...WELL_KNOWN_PROTOCOLS, ...db.protocols])];
   if (p.length === 0) throw new ValidationError('Invalid protocol: must not be empty');
@@ -297,7 +297,7 @@ export function checkProtocol(protocol: string, options: ServicesOptions = {}): 
  * ```
  */
 export function checkServiceName(name: string): string {
-  const n = name.trim();
+  const n = checkString(name, 'service name').trim();
   if (n.length === 0) throw new ValidationError('Invalid service name: must not be empty');
   if (/[\s/#]/.test(n) || n.length > 256) {
     throw new ValidationError(`Invalid service name '${name}': must not contain spaces, '/' or '#'`);
@@ -394,11 +394,13 @@ export interface ServiceFilter {
  * ```
  */
 export function listServices(filter: ServiceFilter = {}, options: ServicesOptions = {}): ServiceEntry[] {
+  checkOptionsObject(filter, 'service filter');
   const db = loadServices(options);
   const protocol = filter.protocol === undefined ? undefined : checkProtocol(filter.protocol, options);
   const port = filter.port === undefined ? undefined : parsePort(filter.port);
   const name = filter.name === undefined ? undefined : checkServiceName(filter.name);
-  const search = filter.search?.trim().toLowerCase();
+  const search =
+    filter.search === undefined ? undefined : checkString(filter.search, 'search text').trim().toLowerCase();
   const searchPort = search !== undefined && /^\d+$/.test(search) ? Number(search) : undefined;
   return db.entries.filter((e) => {
     if (protocol !== undefined && e.protocol !== protocol) return false;
@@ -432,7 +434,7 @@ export interface ServiceQuery {
  * ```
  */
 export function parseServiceQuery(query: string, options: ServicesOptions = {}): ServiceQuery {
-  const q = query.trim();
+  const q = checkString(query, 'service query').trim();
   const slash = q.lastIndexOf('/');
   const left = slash === -1 ? q : q.slice(0, slash);
   const out: ServiceQuery = {};
