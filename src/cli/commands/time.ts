@@ -197,7 +197,9 @@ function renderBlock(t: NetworkTime, ctx: RenderContext): string {
     ['Samples', `${s.samples.length}${s.samples.length > 1 ? ' (lowest delay used)' : ''}`],
   ];
   const rejected = s.samples.reduce((n, x) => n + x.authFailures, 0);
-  if (rejected > 0) rows.push(['Rejected', `${rejected} replies failed authentication`]);
+  if (rejected > 0) {
+    rows.push(['Rejected', `${rejected} ${rejected === 1 ? 'reply' : 'replies'} failed authentication (dropped)`]);
+  }
   return table(rows.map(([k, v]) => [ctx.color.bold(k ?? ''), v ?? '']));
 }
 
