@@ -18,6 +18,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { ValidationError } from './errors.js';
+import { describeValue } from './validate.js';
 
 /** One parsed CIDR rule. */
 export interface CidrRule {
@@ -119,9 +120,10 @@ function stripZone(address: string): string {
  * ```
  */
 export function parseCidr(text: string, what = 'CIDR'): CidrRule {
+  if (typeof what !== 'string') what = 'CIDR';
   if (typeof text !== 'string') {
     throw new ValidationError(
-      `Invalid ${what} '${String(text)}': expected ADDRESS/PREFIX such as 10.0.0.0/8`,
+      `Invalid ${what} '${describeValue(text)}': expected ADDRESS/PREFIX such as 10.0.0.0/8`,
     );
   }
   const raw = text.trim();
@@ -167,11 +169,19 @@ export function parseCidr(text: string, what = 'CIDR'): CidrRule {
  * ```
  */
 export function parseCidrList(text: string | readonly string[], what = 'CIDR'): CidrRule[] {
+  if (typeof what !== 'string') what = 'CIDR';
   const lists = typeof text === 'string' ? [text] : text;
+  if (!Array.isArray(lists)) {
+    throw new ValidationError(
+      `Invalid ${what} '${describeValue(text)}': expected text such as 10.0.0.0/8,::1, or an array of such text`,
+    );
+  }
   const rules: CidrRule[] = [];
   for (const list of lists) {
     if (typeof list !== 'string') {
-      throw new ValidationError(`Invalid ${what} '${String(list)}': expected text such as 10.0.0.0/8,::1`);
+      throw new ValidationError(
+        `Invalid ${what} '${describeValue(list)}': expected text such as 10.0.0.0/8,::1`,
+      );
     }
     if (list.trim() === '') continue;
     const items = list.trim().split(/\s*,\s*|\s+/);
@@ -219,11 +229,31 @@ export interface AccessListOptions {
 function toRules(value: AccessListOptions['allow'], what: string): CidrRule[] {
   if (value === undefined) return [];
   if (typeof value === 'string') return parseCidrList(value, what);
+  if (!Array.isArray(value)) {
+    throw new ValidationError(
+      `Invalid ${what} '${describeValue(value)}': expected CIDR text such as 10.0.0.0/8,::1, or an array`,
+    );
+  }
   if (value.length === 0) return [];
   if (typeof value[0] === 'string') return parseCidrList(value as readonly string[], what);
   return (value as readonly CidrRule[]).map((r) => {
     if (typeof r !== 'object' || r === null || typeof r.text !== 'string') {
-      throw new ValidationError(`Invalid ${what} rule '${String(r)}': expected a CIDR rule from parseCidr`);
+      throw new ValidationError(`Invalid ${what} '${describeValue(r)}': expected a CIDR rule from parseCidr`);
+    }
+    return parseCidr(r.text, what);
+  });
+}
+
+/** Rules handed to the constructor: parsed rules (from parseCidr), checked again. */
+function checkRules(rules: readonly CidrRule[], what: string): readonly CidrRule[] {
+  if (!Array.isArray(rules)) {
+    throw new ValidationError(
+      `Invalid ${what} '${describeValue(rules)}': expected an array of parseCidr rules`,
+    );
+  }
+  return rules.map((r) => {
+    if (typeof r !== 'object' || r === null || typeof (r as CidrRule).text !== 'string') {
+      throw new ValidationError(`Invalid ${what} '${describeValue(r)}': expected a CIDR rule from parseCidr`);
     }
     return parseCidr(r.text, what);
   });
@@ -247,8 +277,8 @@ export class AccessList {
 
   /** @internal Use {@link createAccessList}. */
   constructor(allow: readonly CidrRule[], deny: readonly CidrRule[]) {
-    this.allow = allow;
-    this.deny = deny;
+    this.allow = checkRules(allow, 'allow rules');
+    this.deny = checkRules(deny, 'deny rules');
   }
 
   /** Whether the list has any rule (a listener can skip checking when it has none). */

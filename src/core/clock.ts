@@ -3,6 +3,8 @@
  *
  * @module
  */
+import { ValidationError } from './errors.js';
+import { describeValue } from './validate.js';
 
 /** A source of time. */
 export interface Clock {
@@ -40,17 +42,23 @@ export const systemClock: Clock = {
  * ```
  */
 export function manualClock(startMs = 0): Clock & { advance(ms: number): void; set(ms: number): void } {
-  let wall = startMs;
+  const ms = (value: unknown, what: string): number => {
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new ValidationError(`Invalid ${what} '${describeValue(value)}': expected a finite number of ms`);
+    }
+    return value;
+  };
+  let wall = ms(startMs, 'start time');
   let mono = 0;
   return {
     now: () => wall,
     monotonic: () => mono,
-    advance(ms: number) {
-      wall += ms;
-      mono += ms;
+    advance(by: number) {
+      wall += ms(by, 'clock advance');
+      mono += by;
     },
-    set(ms: number) {
-      wall = ms;
+    set(to: number) {
+      wall = ms(to, 'clock time');
     },
   };
 }
@@ -66,4 +74,31 @@ export function manualClock(startMs = 0): Clock & { advance(ms: number): void; s
  */
 export function elapsedMs(start: number, clock: Clock = systemClock): number {
   return Math.round((clock.monotonic() - start) * 1000) / 1000;
+}
+
+/**
+ * Check a `clock` option from plain JavaScript: an object with `now()` and `monotonic()`.
+ *
+ * @param value - the option as given
+ * @returns the clock, or `undefined` when absent
+ * @throws {ValidationError} when it is not a clock
+ * @example
+ * ```ts
+ * const clock = checkClock(options.clock) ?? systemClock;
+ * ```
+ */
+export function checkClock(value: unknown): Clock | undefined {
+  if (value === undefined) return undefined;
+  const c = value as Partial<Clock> | null;
+  if (
+    c === null ||
+    typeof c !== 'object' ||
+    typeof c.now !== 'function' ||
+    typeof c.monotonic !== 'function'
+  ) {
+    throw new ValidationError(
+      `Invalid clock '${describeValue(value)}': expected an object with now() and monotonic()`,
+    );
+  }
+  return c as Clock;
 }

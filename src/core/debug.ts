@@ -7,6 +7,7 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { debuglog } from 'node:util';
+import { ValidationError } from './errors.js';
 
 const log = debuglog('soket');
 
@@ -52,6 +53,9 @@ export function debug(topic: string, message: string, data?: Record<string, unkn
  * ```
  */
 export function onDebug(listener: (event: SoketEvent) => void): () => void {
+  if (typeof listener !== 'function') {
+    throw new ValidationError(`Invalid debug listener '${String(listener)}': expected a function`);
+  }
   const fn = (message: unknown) => listener(message as SoketEvent);
   diagnosticsChannel.subscribe(SOKET_CHANNEL, fn);
   return () => {

@@ -10,7 +10,15 @@ import net from 'node:net';
 import { runBounded } from '../core/bounded.js';
 import { withTimeout } from '../core/deadline.js';
 import { toSoketError, ValidationError } from '../core/errors.js';
-import { parseHost, parseInteger, parsePort } from '../core/validate.js';
+import {
+  checkOptionsObject,
+  checkSignal,
+  checkString,
+  describeValue,
+  parseHost,
+  parseInteger,
+  parsePort,
+} from '../core/validate.js';
 import { freeDescriptors } from './fd-limit.js';
 import { probeTcpPort } from './tcp-probe.js';
 
@@ -78,6 +86,7 @@ export const MAX_PROBE_PORTS = 65535;
  * ```
  */
 export function parsePortList(spec: string): number[] {
+  checkString(spec, 'port list');
   const parts = spec.split(',').map((p) => p.trim());
   if (spec.trim() === '' || parts.some((p) => p === '')) {
     throw new ValidationError(`Invalid port list '${spec}': expected ports and ranges like 22,80,8000-8100`);
@@ -98,6 +107,8 @@ export function parsePortList(spec: string): number[] {
 }
 
 function checkOptions(options: ProbeOptions) {
+  checkOptionsObject(options, 'probe options');
+  checkSignal(options.signal);
   const timeout = parseInteger(options.timeout ?? DEFAULTS.timeout, 'timeout', {
     min: 1,
     max: 2_147_483_647,
@@ -158,6 +169,9 @@ export async function* probePorts(
 ): AsyncGenerator<ProbeResult, void, undefined> {
   const target = parseHost(host);
   const checked = checkOptions(options);
+  if (!Array.isArray(ports)) {
+    throw new ValidationError(`Invalid ports '${describeValue(ports)}': expected an array of port numbers`);
+  }
   if (ports.length === 0) throw new ValidationError('No ports to probe');
   if (ports.length > MAX_PROBE_PORTS) throw new ValidationError(`Too many ports: at most ${MAX_PROBE_PORTS}`);
   const list = ports.map((p) => parsePort(p));
