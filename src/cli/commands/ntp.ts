@@ -88,7 +88,7 @@ function statsLine(s: SntpServerStats & { ke?: NtsKeServerStats }): string {
       ? `; authenticated: ${s.auth.nts} NTS, ${s.auth.symmetric} MAC, ${s.auth.naks} NTS NAK, ${s.auth.failed} failed`
       : '';
   const ke = s.ke
-    ? `; NTS-KE: ${s.ke.keyExchanges} key exchanges, ${s.ke.errorResponses + s.ke.refused} refused, ${Object.values(s.ke.failed).reduce((a, b) => a + b, 0)} failed`
+    ? `; NTS-KE: ${s.ke.keyExchanges} key exchange${s.ke.keyExchanges === 1 ? '' : 's'}, ${s.ke.errorResponses + s.ke.refused} refused, ${Object.values(s.ke.failed).reduce((a, b) => a + b, 0)} failed`
     : '';
   return `${s.received} received, ${s.answered} answered, ${s.kod} kiss-o'-death, ${dropped} dropped (${s.dropped.malformed} malformed, ${s.dropped.notClient} not client requests, ${s.dropped.rateLimited} over the rate limit${s.auth?.failed ? `, ${s.auth.failed} failed authentication` : ''})${s.sendErrors ? `, ${s.sendErrors} send errors` : ''}${auth}${ke}`;
 }
