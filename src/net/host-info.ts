@@ -8,10 +8,11 @@
  */
 import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import { Deadline, withTimeout } from '../core/deadline.js';
 import { osErrorText, ValidationError } from '../core/errors.js';
-import { checkTimeout } from '../core/validate.js';
+import { checkSignal, checkTimeout, describeValue } from '../core/validate.js';
 
 /** One address of one network interface. */
 export interface InterfaceAddress {
@@ -104,6 +105,9 @@ const DEFAULTS = HOST_INFO_DEFAULTS;
  * ```
  */
 export function isLoopback(address: string): boolean {
+  if (typeof address !== 'string') {
+    throw new ValidationError(`Invalid address '${describeValue(address)}': expected an IP address string`);
+  }
   const a = address.toLowerCase();
   return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
 }
@@ -258,6 +262,16 @@ async function findFqdn(
 export async function hostInfo(options: HostInfoOptions = {}): Promise<HostInfo> {
   if (typeof options !== 'object' || options === null) {
     throw new ValidationError('Invalid host info options: expected an object');
+  }
+  checkSignal(options.signal);
+  for (const [key, family] of [
+    ['probeIPv4', 4],
+    ['probeIPv6', 6],
+  ] as const) {
+    const v = options[key];
+    if (v !== undefined && (typeof v !== 'string' || isIP(v) !== family)) {
+      throw new ValidationError(`Invalid ${key} '${describeValue(v)}': expected an IPv${family} address`);
+    }
   }
   const timeout = checkTimeout(options.timeout ?? DEFAULTS.timeout);
   const hostname = os.hostname();

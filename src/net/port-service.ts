@@ -3,6 +3,8 @@
  *
  * @module
  */
+import { ValidationError } from '../core/errors.js';
+import { describeValue, parsePort } from '../core/validate.js';
 import { getServiceByPort } from '../dns/services.js';
 
 /**
@@ -19,6 +21,10 @@ import { getServiceByPort } from '../dns/services.js';
  * ```
  */
 export function portService(port: number, protocol: 'tcp' | 'udp'): string | null {
+  parsePort(port);
+  if (protocol !== 'tcp' && protocol !== 'udp') {
+    throw new ValidationError(`Invalid protocol '${describeValue(protocol)}': expected tcp or udp`);
+  }
   try {
     return getServiceByPort(port, protocol).name;
   } catch {

@@ -9,7 +9,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
-import { checkTimeout, formatHostPort } from '../core/validate.js';
+import { checkSignal, checkTimeout, formatHostPort } from '../core/validate.js';
 import {
   getSocketOptions,
   type SocketOptions,
@@ -271,6 +271,7 @@ export async function inspectSocketOptions(options: InspectSocketOptions = {}): 
   if (typeof options !== 'object' || options === null) {
     throw new ValidationError('Invalid inspect options: expected an object');
   }
+  checkSignal(options.signal);
   const protocol = options.protocol ?? INSPECT_SOCKET_DEFAULTS.protocol;
   if (protocol !== 'tcp' && protocol !== 'udp') {
     throw new ValidationError(`Invalid protocol '${String(protocol)}': expected tcp or udp`);

@@ -180,6 +180,9 @@ interface HandleLike {
 /** The fd of any supported socket, or the reason there is none. */
 function target(socket: AnySocket, action: 'read' | 'set'): Target {
   const what = action === 'read' ? 'read options of' : 'set options on';
+  if (socket === null || typeof socket !== 'object') {
+    throw new ValidationError(`Cannot ${what} '${String(socket)}': expected a Node socket or server`);
+  }
   const s = socket as unknown as Record<string | symbol, unknown>;
   let kind: Kind;
   let handle: HandleLike | null | undefined;

@@ -6,6 +6,8 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { ValidationError } from '../core/errors.js';
+import { checkOptionsObject, describeValue } from '../core/validate.js';
 
 /** Socket buffer limits of the running kernel; `null` where the file is absent (not Linux, no /proc). */
 export interface SocketLimits {
@@ -64,7 +66,11 @@ function three(path: string): [number, number, number] | null {
  * ```
  */
 export function readSocketLimits(options: SocketLimitsOptions = {}): SocketLimits {
+  checkOptionsObject(options, 'socket limits options');
   const root = options.root ?? '/proc/sys';
+  if (typeof root !== 'string' || root === '') {
+    throw new ValidationError(`Invalid root '${describeValue(root)}': expected a directory path`);
+  }
   const limits: SocketLimits = {
     wmemMax: one(`${root}/net/core/wmem_max`),
     rmemMax: one(`${root}/net/core/rmem_max`),
