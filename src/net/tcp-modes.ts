@@ -23,7 +23,7 @@
 import type net from 'node:net';
 import { ValidationError } from '../core/errors.js';
 import { printable } from '../core/text.js';
-import { parseInteger } from '../core/validate.js';
+import { checkBoolean, checkOptionsObject, describeValue, parseInteger } from '../core/validate.js';
 import type { TcpHandler, TcpServerConnection } from './tcp-server.js';
 
 /** The server modes. */
@@ -260,6 +260,10 @@ export interface ReplyOptions {
  * ```
  */
 export function replyHandler(options: ReplyOptions = {}): TcpHandler {
+  checkOptionsObject(options, 'reply options');
+  if (options.text !== undefined && typeof options.text !== 'string') {
+    throw new ValidationError(`Invalid reply text '${describeValue(options.text)}': expected a string`);
+  }
   const framing = checkFraming(options.framing ?? TCP_MODE_DEFAULTS.framing);
   const maxLine = checkMaxLine(options.maxLineLength);
   const reply = Buffer.from(`${options.text ?? TCP_MODE_DEFAULTS.reply}\n`);
@@ -321,6 +325,12 @@ export interface PrintOptions {
  * ```
  */
 export function printHandler(options: PrintOptions): TcpHandler {
+  if (options === null || typeof options !== 'object') {
+    throw new ValidationError(`Invalid print options '${describeValue(options)}': expected an object`);
+  }
+  if (options.onDrain !== undefined && typeof options.onDrain !== 'function') {
+    throw new ValidationError(`Invalid onDrain '${describeValue(options.onDrain)}': expected a function`);
+  }
   const framing = checkFraming(options.framing ?? TCP_MODE_DEFAULTS.framing);
   const maxLine = checkMaxLine(options.maxLineLength);
   const { onMessage, onDrain } = options;
@@ -390,6 +400,11 @@ export class ChatRoom {
 
   /** @param options - queue cap, line cap, announcements, relay hook */
   constructor(options: ChatOptions = {}) {
+    checkOptionsObject(options, 'chat options');
+    checkBoolean(options.announce, 'announce');
+    if (options.onRelay !== undefined && typeof options.onRelay !== 'function') {
+      throw new ValidationError(`Invalid onRelay '${describeValue(options.onRelay)}': expected a function`);
+    }
     this.#maxQueue = parseInteger(options.maxQueue ?? TCP_MODE_DEFAULTS.chatMaxQueue, 'chat queue size', {
       min: 1,
     });
@@ -516,6 +531,7 @@ export interface TcpModeOptions {
  * ```
  */
 export function tcpModeHandler(mode: TcpMode, options: TcpModeOptions = {}): TcpHandler {
+  checkOptionsObject(options, 'mode options');
   const common: { framing?: Framing; maxLineLength?: number } = {};
   if (options.framing !== undefined) common.framing = options.framing;
   if (options.maxLineLength !== undefined) common.maxLineLength = options.maxLineLength;
@@ -565,7 +581,9 @@ export function parseTcpMode(value: string): TcpMode {
 
 function checkFraming(value: string): Framing {
   if ((FRAMINGS as readonly string[]).includes(value)) return value as Framing;
-  throw new ValidationError(`Unknown framing '${value}': expected one of ${FRAMINGS.join(', ')}`);
+  throw new ValidationError(
+    `Unknown framing '${describeValue(value)}': expected one of ${FRAMINGS.join(', ')}`,
+  );
 }
 
 function checkMaxLine(value: number | undefined): number {
