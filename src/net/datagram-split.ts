@@ -6,6 +6,7 @@
  * @module
  */
 import { ValidationError } from '../core/errors.js';
+import { checkBoolean, checkOptionsObject, describeValue } from '../core/validate.js';
 
 /** How a stream is cut: `line` (each line one datagram, without its `\n` or `\r\n`), `none`, or a size. */
 export type DatagramSplit = 'line' | 'none' | number;
@@ -26,10 +27,15 @@ export const MAX_SPLIT_DATAGRAM = 65_507;
  */
 export function parseDatagramSplit(value: string | number, what = 'split'): DatagramSplit {
   if (value === 'line' || value === 'none') return value;
-  const n = typeof value === 'number' ? value : /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  const n =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\d+$/.test(value.trim())
+        ? Number(value)
+        : Number.NaN;
   if (!Number.isInteger(n) || n < 1 || n > 65_527) {
     throw new ValidationError(
-      `Invalid ${what} '${String(value)}': expected line, none, or a datagram size in bytes from 1 to 65527`,
+      `Invalid ${what} '${describeValue(value)}': expected line, none, or a datagram size in bytes from 1 to 65527`,
     );
   }
   return n;
@@ -70,9 +76,22 @@ export async function* splitDatagrams(
   input: AsyncIterable<Uint8Array | string>,
   options: SplitOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const split = options.split ?? 'line';
+  checkOptionsObject(options, 'split options');
+  if (
+    input === null ||
+    typeof input !== 'object' ||
+    typeof (input as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function'
+  ) {
+    throw new ValidationError(`Invalid input '${describeValue(input)}': expected an async iterable of bytes`);
+  }
+  const split = parseDatagramSplit(options.split ?? 'line');
   const max = options.maxSize ?? MAX_SPLIT_DATAGRAM;
-  const keep = options.keepNewline ?? false;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_SPLIT_DATAGRAM) {
+    throw new ValidationError(
+      `Invalid maxSize '${describeValue(max)}': expected an integer from 1 to ${MAX_SPLIT_DATAGRAM}`,
+    );
+  }
+  const keep = checkBoolean(options.keepNewline, 'keepNewline') ?? false;
   if (typeof split === 'number') {
     if (split > max) {
       throw new ValidationError(`Invalid split ${split}: larger than the largest datagram (${max} bytes)`);

@@ -26,6 +26,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import os from 'node:os';
 import { parseCidr } from '../core/cidr.js';
 import { NetworkError, type SoketError, toSoketError, ValidationError } from '../core/errors.js';
+import { describeValue } from '../core/validate.js';
 
 /** One group to join, as {@link parseMulticastJoin} returns it. */
 export interface MulticastJoin {
@@ -75,6 +76,12 @@ function toBigV6(address: string): bigint {
   return parseCidr(`${address}/128`).network as bigint;
 }
 
+function checkAddressArgument(address: unknown): void {
+  if (typeof address !== 'string') {
+    throw new ValidationError(`Invalid address '${describeValue(address)}': expected an IP address string`);
+  }
+}
+
 /**
  * Whether an address is a multicast address (224.0.0.0/4 or ff00::/8).
  *
@@ -86,6 +93,7 @@ function toBigV6(address: string): bigint {
  * ```
  */
 export function isMulticastAddress(address: string): boolean {
+  checkAddressArgument(address);
   const a = address.split('%')[0] ?? '';
   if (isIPv4(a)) return parseCidr(`${a}/4`).network === V4_MULTICAST.network;
   if (isIPv6(a)) return toBigV6(a) >> 120n === 0xffn;
@@ -103,6 +111,7 @@ export function isMulticastAddress(address: string): boolean {
  * ```
  */
 export function isBroadcastAddress(address: string): boolean {
+  checkAddressArgument(address);
   if (!isIPv4(address)) return false;
   if (address === '255.255.255.255') return true;
   const value = parseCidr(address).network as number;
@@ -253,6 +262,11 @@ export function parseMulticastJoins(
   what = 'multicast group',
 ): MulticastJoin[] {
   const lists = typeof text === 'string' ? [text] : text;
+  if (!Array.isArray(lists)) {
+    throw new ValidationError(
+      `Invalid ${what} '${describeValue(text)}': expected groups such as 239.1.2.3, or an array of them`,
+    );
+  }
   const out: MulticastJoin[] = [];
   for (const list of lists) {
     if (typeof list !== 'string') {
@@ -378,6 +392,25 @@ export function joinGroups(
   joins: readonly MulticastJoin[],
   iface?: MulticastInterface,
 ): string[] {
+  if (socket === null || typeof socket !== 'object' || typeof socket.addMembership !== 'function') {
+    throw new ValidationError(`Invalid socket '${describeValue(socket)}': expected a dgram socket`);
+  }
+  if (family !== 4 && family !== 6) {
+    throw new ValidationError(`Invalid family '${describeValue(family)}': expected 4 or 6`);
+  }
+  if (!Array.isArray(joins) || joins.some((j) => j === null || typeof j !== 'object')) {
+    throw new ValidationError(
+      `Invalid groups '${describeValue(joins)}': expected joins from parseMulticastJoins`,
+    );
+  }
+  if (
+    iface !== undefined &&
+    (iface === null || typeof iface !== 'object' || typeof iface.name !== 'string')
+  ) {
+    throw new ValidationError(
+      `Invalid interface '${describeValue(iface)}': expected one from resolveInterface`,
+    );
+  }
   const done: string[] = [];
   for (const j of joins) {
     if (j.family !== family) {

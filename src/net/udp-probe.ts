@@ -33,7 +33,15 @@ import { runBounded } from '../core/bounded.js';
 import { abortError, sleep, withTimeout } from '../core/deadline.js';
 import { NetworkError, SoketError, TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
 import { exchange } from '../core/exchange.js';
-import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
+import {
+  checkOptionsObject,
+  checkSignal,
+  describeValue,
+  formatHostPort,
+  parseHost,
+  parseInteger,
+  parsePort,
+} from '../core/validate.js';
 import { portService } from './port-service.js';
 import { MAX_PROBE_PORTS } from './probe.js';
 import { parseSourceAddress, type SourceAddress } from './udp-connect.js';
@@ -128,6 +136,7 @@ function sntpRequest(): Uint8Array {
  * ```
  */
 export function udpProbePayload(port: number): Uint8Array {
+  parsePort(port);
   if (port === 53 || port === 5353) return dnsQuery();
   if (port === 123) return sntpRequest();
   return new Uint8Array(0);
@@ -146,6 +155,9 @@ export function udpProbePayload(port: number): Uint8Array {
  * ```
  */
 export function parseHexPayload(text: string, what = 'payload'): Uint8Array {
+  if (typeof text !== 'string') {
+    throw new ValidationError(`Invalid ${what} '${describeValue(text)}': expected hex bytes such as 0d0a`);
+  }
   const t = text.trim().replace(/^0x/i, '').replace(/[\s:]/g, '');
   if (!/^(?:[0-9a-f]{2})*$/i.test(t)) {
     throw new ValidationError(`Invalid ${what} '${text}': expected hex bytes such as 0d0a or de:ad:be:ef`);
@@ -168,11 +180,12 @@ export function parseHexPayload(text: string, what = 'payload'): Uint8Array {
  * ```
  */
 export function parseRate(text: string | number, what = 'rate'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(s|sec|m|min))?\s*$/i.exec(String(text));
+  const valid = typeof text === 'string' || typeof text === 'number';
+  const m = valid ? /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(s|sec|m|min))?\s*$/i.exec(String(text)) : null;
   const n = m ? Number(m[1]) / (m[2] && /^m/i.test(m[2]) ? 60 : 1) : Number.NaN;
   if (!Number.isFinite(n) || n < 0 || n > 1_000_000) {
     throw new ValidationError(
-      `Invalid ${what} '${String(text)}': expected datagrams per second such as 500, 500/s or 30/m (0: no limit)`,
+      `Invalid ${what} '${describeValue(text)}': expected datagrams per second such as 500, 500/s or 30/m (0: no limit)`,
     );
   }
   return n;
@@ -206,7 +219,25 @@ interface Checked {
   source: SourceAddress | undefined;
 }
 
+/** A source given as an object: `{ address?, port? }`. */
+function checkSource(source: unknown): SourceAddress {
+  const s = source as Partial<SourceAddress> | null;
+  if (
+    s === null ||
+    typeof s !== 'object' ||
+    (s.address !== undefined && typeof s.address !== 'string') ||
+    (s.port !== undefined && typeof s.port !== 'number')
+  ) {
+    throw new ValidationError(
+      `Invalid source '${describeValue(source)}': expected ADDRESS[:PORT] or { address, port }`,
+    );
+  }
+  return s as SourceAddress;
+}
+
 function checkOptions(options: UdpProbeOptions): Checked {
+  checkOptionsObject(options, 'UDP probe options');
+  checkSignal(options.signal);
   const o = { ...UDP_PROBE_DEFAULTS, ...options };
   const ms = { min: 1, max: 2_147_483_647 };
   const family = o.family;
@@ -223,13 +254,19 @@ function checkOptions(options: UdpProbeOptions): Checked {
       ? undefined
       : typeof options.payload === 'string'
         ? parseHexPayload(options.payload)
-        : options.payload;
+        : options.payload instanceof Uint8Array
+          ? options.payload
+          : (() => {
+              throw new ValidationError(
+                `Invalid payload '${describeValue(options.payload)}': expected bytes or hex text`,
+              );
+            })();
   const source =
     options.source === undefined
       ? undefined
       : typeof options.source === 'string'
         ? parseSourceAddress(options.source, 'source')
-        : options.source;
+        : checkSource(options.source);
   return {
     timeout: parseInteger(o.timeout, 'timeout', ms),
     tries: parseInteger(o.tries, 'tries', { min: 1, max: 10 }),
