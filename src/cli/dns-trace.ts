@@ -13,11 +13,13 @@
  */
 
 import { getServers } from 'node:dns';
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { toSoketError, ValidationError } from '../core/errors.js';
 import { escapeControl } from '../core/text.js';
-import { exclusive, parseDuration, parseInteger } from '../core/validate.js';
+import { exclusive, formatHostPort, parseDuration, parseHostPort, parseInteger } from '../core/validate.js';
 import {
   parseRootHints,
   serverText,
@@ -52,6 +54,7 @@ export interface TraceFlags {
   short?: boolean;
   file?: string;
   dns?: boolean;
+  dnssec?: boolean;
 }
 
 /**
@@ -78,7 +81,7 @@ export function addTraceOptions(cmd: Command): Command {
     .option('--max-steps <n>', `most queries a --trace may send (default: ${TRACE_DEFAULTS.maxSteps})`)
     .option(
       '--try-timeout <ms>',
-      `how long --trace waits for one server before asking the next (default: ${TRACE_DEFAULTS.tryTimeout})`,
+      `how long one query waits before the next try or server (default: ${TRACE_DEFAULTS.tryTimeout} with --trace/--validate, --timeout / --tries otherwise)`,
     );
 }
 
@@ -120,9 +123,44 @@ export function traceOptions(flags: TraceFlags, io: Pick<Io, 'signal'>): TraceOp
   }
   if (!flags.trace && flags.rootHints !== undefined)
     throw new ValidationError('Option --root-hints needs --trace');
-  if (!flags.trace && (flags.maxSteps !== undefined || flags.tryTimeout !== undefined)) {
-    throw new ValidationError('Options --max-steps and --try-timeout need --trace');
+  if (!flags.trace && flags.maxSteps !== undefined)
+    throw new ValidationError('Option --max-steps needs --trace');
+  if (flags.trace && flags.tries !== undefined) {
+    throw new ValidationError(
+      'Option --tries applies to --validate --server (a trace asks each server once)',
+    );
   }
+  // The dig-mode flags that mean nothing here: refuse them rather than ignore them.
+  const given = flags as Record<string, unknown>;
+  const digOnly: [string, string][] = [
+    ['class', '--class'],
+    ['search', '--search'],
+    ['tcp', '--tcp'],
+    ['tls', '--tls'],
+    ['https', '--https'],
+    ['get', '--get'],
+    ['ca', '--ca'],
+    ['servername', '--servername'],
+    ['insecure', '--insecure'],
+    ['cd', '--cd'],
+    ['ednsSize', '--edns-size'],
+    ['nsid', '--nsid'],
+    ['cookie', '--cookie'],
+    ['subnet', '--subnet'],
+    ['ignoreTc', '--ignore-tc'],
+    ['sections', '--sections'],
+    ['concurrency', '--concurrency'],
+    ['ordered', '--ordered'],
+  ];
+  for (const [key, option] of digOnly) {
+    if (given[key] !== undefined && given[key] !== false) {
+      throw new ValidationError(`Options --trace/--validate and ${option} cannot be used together`);
+    }
+  }
+  if (given.recurse === false)
+    throw new ValidationError('Options --trace/--validate and --no-recurse cannot be used together');
+  if (given.edns === false)
+    throw new ValidationError('Options --trace/--validate and --no-edns cannot be used together');
   if (!flags.validate && flags.trustAnchor !== undefined)
     throw new ValidationError('Option --trust-anchor needs --validate');
   if ((flags.server?.length ?? 0) > 1) throw new ValidationError('Option --validate takes one --server');
@@ -130,6 +168,8 @@ export function traceOptions(flags: TraceFlags, io: Pick<Io, 'signal'>): TraceOp
     type: flags.type ?? TRACE_DEFAULTS.type,
     family: flags.ipv4 ? 4 : flags.ipv6 ? 6 : 0,
     validate: flags.validate ?? false,
+    // --trace --dnssec: DNSSEC records in every step, like dig +trace +dnssec, without validating.
+    dnssecOk: Boolean(flags.validate || flags.dnssec),
     timeout: flags.timeout === undefined ? TRACE_DEFAULTS.timeout : parseDuration(flags.timeout, '--timeout'),
   };
   if (io.signal) options.signal = io.signal;
@@ -150,11 +190,23 @@ export function traceOptions(flags: TraceFlags, io: Pick<Io, 'signal'>): TraceOp
     );
   }
   if (!flags.trace) {
-    const server = flags.server?.[0] ?? systemResolver();
-    options.server = server;
+    options.server = flags.server?.[0] ?? systemResolver();
     if (flags.tries !== undefined) options.tries = parseInteger(flags.tries, '--tries', { min: 1, max: 10 });
   }
   return options;
+}
+
+/** `--server` given as a host name (like dig's `@name`): looked up first, its first address asked. */
+async function serverAddress(server: string): Promise<string> {
+  const { host, port } = parseHostPort(server, { defaultPort: 53 });
+  if (isIP(host.split('%')[0] ?? host) !== 0) return server;
+  let address: string;
+  try {
+    address = (await lookup(host)).address;
+  } catch (err) {
+    throw toSoketError(err, `Cannot resolve the server name ${host}`);
+  }
+  return formatHostPort(address, port);
 }
 
 function systemResolver(): string {
@@ -277,6 +329,7 @@ export async function traceOutput(io: Io, names: string[], flags: TraceFlags): P
   }
   const name = names[0] as string;
   const options = traceOptions(flags, io);
+  if (options.server !== undefined) options.server = await serverAddress(options.server);
   let bogus = false;
   async function* events(): AsyncGenerator<TraceEvent> {
     for await (const e of traceStream(name, options)) {

@@ -137,6 +137,8 @@ export interface TraceOptions {
   maxSteps?: number;
   /** Validate with DNSSEC (queries carry DO; DNSKEY sets are fetched). @default false */
   validate?: boolean;
+  /** Set DO in every query (DNSSEC records in each step) even without `validate`. @default `validate` */
+  dnssecOk?: boolean;
   /**
    * Ask this recursive resolver (`HOST[:PORT]`) instead of walking from the root: every query (the name, and
    * the DS and DNSKEY records validation needs) goes to it with RD, DO and CD set, and soket validates.
@@ -267,6 +269,7 @@ interface Checked {
   tryTimeout: number;
   maxSteps: number;
   validate: boolean;
+  dnssecOk: boolean;
   anchors: readonly TrustAnchor[];
   port: number;
   transport: TraceTransport;
@@ -309,6 +312,7 @@ function check(options: TraceOptions): Checked {
     tryTimeout: checkTimeout(options.tryTimeout, { what: 'tryTimeout' }) ?? TRACE_DEFAULTS.tryTimeout,
     maxSteps: parseInteger(options.maxSteps ?? TRACE_DEFAULTS.maxSteps, 'maxSteps', { min: 1 }),
     validate: options.validate ?? false,
+    dnssecOk: options.dnssecOk ?? options.validate ?? false,
     anchors: options.trustAnchors ?? rootTrustAnchors(),
     port: parseInteger(options.port ?? TRACE_DEFAULTS.port, 'port', { min: 1, max: 65535 }),
     transport: options.transport ?? queryOnce,
@@ -690,7 +694,7 @@ class Tracer {
         name,
         type,
         recursionDesired: cut === undefined,
-        dnssecOk: this.#c.validate,
+        dnssecOk: this.#c.dnssecOk || this.#c.validate,
         checkingDisabled: cut === undefined && this.#c.validate,
         timeout,
         signal: this.#signal,

@@ -243,6 +243,14 @@ describe('soket resolve --trace / --validate', () => {
       [['resolve', 'x.test', '--trace', '--root-hints', tr.rootHints, '--type', 'NOSUCH'], /record type/i],
       [['resolve', 'x.test', '--trace', '--root-hints', tr.rootHints, '--max-steps', '0'], /--max-steps/],
       [['resolve', 'x.test', '--trace', '-4', '-6', '--root-hints', tr.rootHints], /-4.*-6|-6.*-4/],
+      [
+        ['resolve', 'x.test', '--trace', '--tcp', '--root-hints', tr.rootHints],
+        /--trace\/--validate and --tcp cannot be used together/,
+      ],
+      [
+        ['resolve', 'x.test', '--trace', '--tries', '3', '--root-hints', tr.rootHints],
+        /--tries applies to --validate --server/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await runCli(args);
