@@ -61,7 +61,14 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { exchange } from '../core/exchange.js';
-import { checkTimeout, formatHostPort, parseHostPort, parseInteger } from '../core/validate.js';
+import {
+  checkTimeout,
+  describeValue,
+  formatHostPort,
+  parseHostPort,
+  parseInteger,
+  parsePort,
+} from '../core/validate.js';
 import { dgramKernelStamps } from '../platform/dgram-timestamps.js';
 import { realtimeClock } from '../platform/realtime.js';
 import { NtsClient, type NtsClientOptions, NtsNakError, ntsClientFor } from './nts-client.js';
@@ -204,7 +211,7 @@ export async function resolveServer(
   deadline: Deadline,
 ): Promise<Target> {
   const { host, port } = parseHostPort(server, {
-    defaultPort: options.port ?? SNTP_QUERY_DEFAULTS.port,
+    defaultPort: options.port === undefined ? SNTP_QUERY_DEFAULTS.port : parsePort(options.port),
   });
   const family = options.family;
   if (family !== undefined && family !== 4 && family !== 6) {
@@ -481,6 +488,49 @@ export interface ReplyExpectation {
   localPrecision?: number;
 }
 
+const PACKET_NUMBERS = [
+  'leap',
+  'version',
+  'mode',
+  'stratum',
+  'poll',
+  'precision',
+  'rootDelay',
+  'rootDispersion',
+  'referenceId',
+] as const;
+const PACKET_TIMESTAMPS = [
+  'referenceTimestamp',
+  'originTimestamp',
+  'receiveTimestamp',
+  'transmitTimestamp',
+] as const;
+
+/** An object from plain JavaScript with finite numbers and bigint timestamps where the type says so. */
+function checkFields(
+  value: unknown,
+  what: string,
+  numbers: readonly string[],
+  stamps: readonly string[],
+): void {
+  if (value === null || typeof value !== 'object') {
+    throw new ValidationError(`Invalid ${what} '${describeValue(value)}': expected an object`);
+  }
+  const o = value as Record<string, unknown>;
+  for (const k of numbers) {
+    if (typeof o[k] !== 'number' || !Number.isFinite(o[k])) {
+      throw new ValidationError(`Invalid ${what}: ${k} '${describeValue(o[k])}' is not a finite number`);
+    }
+  }
+  for (const k of stamps) {
+    if (typeof o[k] !== 'bigint') {
+      throw new ValidationError(
+        `Invalid ${what}: ${k} '${describeValue(o[k])}' is not a 64-bit NTP timestamp`,
+      );
+    }
+  }
+}
+
 /** RFC 5905's MAXDISP: a root distance at or beyond 16 s means the server's time is useless. */
 const MAX_ROOT_DISTANCE_S = 16;
 
@@ -499,6 +549,21 @@ const MAX_ROOT_DISTANCE_S = 16;
  * ```
  */
 export function checkReply(p: DecodedNtpPacket, expect: ReplyExpectation): ReplyCheck {
+  checkFields(p, 'reply packet', PACKET_NUMBERS, PACKET_TIMESTAMPS);
+  checkFields(expect, 'reply expectation', ['version', 't4Ms'], []);
+  if (!(expect.pending instanceof Map)) {
+    throw new ValidationError(
+      `Invalid pending '${describeValue(expect.pending)}': expected a Map of sent cookies`,
+    );
+  }
+  if (typeof expect.label !== 'string') {
+    throw new ValidationError(`Invalid label '${describeValue(expect.label)}': expected a string`);
+  }
+  if (expect.localPrecision !== undefined && typeof expect.localPrecision !== 'number') {
+    throw new ValidationError(
+      `Invalid localPrecision '${describeValue(expect.localPrecision)}': expected seconds`,
+    );
+  }
   if (p.mode !== NtpMode.server) return { kind: 'ignore', reason: `mode ${p.mode}, expected 4 (server)` };
   if (p.version !== expect.version) {
     return { kind: 'ignore', reason: `version ${p.version}, asked ${expect.version}` };
@@ -743,6 +808,7 @@ function kissError(code: string, server: string): KissOfDeathError {
  * ```
  */
 export function sntpTimesMs(result: SntpResult): { reference: number; receive: number; transmit: number } {
+  checkFields(result, 'SNTP result', ['time'], ['referenceTime', 'receiveTime', 'transmitTime']);
   const pivot = unixMsToNs(result.time);
   return {
     reference: result.referenceTime === 0n ? 0 : ntpToUnixMs(result.referenceTime, pivot),
