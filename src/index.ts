@@ -38,10 +38,18 @@ export {
   type SoketErrorOptions,
   TimeoutError,
   type TimeoutPhase,
+  TlsError,
   UnsupportedError,
   UnsynchronizedError,
   ValidationError,
 } from './core/errors.js';
+export {
+  HEXDUMP_DEFAULTS,
+  type HexDirection,
+  HexDumper,
+  type HexDumpOptions,
+  hexLines,
+} from './core/hexdump.js';
 export type {
   CloseOptions,
   InetAddress,
@@ -102,6 +110,14 @@ export {
   splitDatagrams,
 } from './net/datagram-split.js';
 export {
+  type ExecCommand,
+  type ExecResult,
+  type ExecSpec,
+  execExposed,
+  prepareExec,
+  runExec,
+} from './net/exec.js';
+export {
   HOST_INFO_DEFAULTS,
   type HostInfo,
   type HostInfoOptions,
@@ -123,6 +139,17 @@ export {
   probePorts,
 } from './net/probe.js';
 export {
+  createRelay,
+  RELAY_DEFAULTS,
+  type RelayCloseReason,
+  type RelayConnectInfo,
+  type RelayEvents,
+  type RelayOptions,
+  RelayServer,
+  type RelayStats,
+  type RelaySummary,
+} from './net/relay.js';
+export {
   getSocketOptions,
   type SocketOptions,
   type SocketOptionsReport,
@@ -136,6 +163,19 @@ export {
   type SockoptSocket,
   type TimeoutPhaseInfo,
 } from './net/sockopt-inspect.js';
+export {
+  addressScheme,
+  formatStreamAddress,
+  parseStreamAddress,
+  parseUnixPerm,
+  type StreamAddress,
+  type StreamAddressOptions,
+  type TcpStreamAddress,
+  UNIX_PATH_MAX,
+  type UnixStreamAddress,
+} from './net/stream-address.js';
+export { type ConnectStreamOptions, connectStream, type StreamConnection } from './net/stream-connect.js';
+export { type PipeResult, type PipeSessionOptions, type PipeSink, pipeSession } from './net/stream-pipe.js';
 export { readSocketLimits, type SocketLimits } from './net/sysctl.js';
 export {
   type ConnectTcpOptions,
@@ -171,6 +211,7 @@ export {
 } from './net/tcp-request.js';
 export {
   createTcpServer,
+  type StreamServerAddress,
   TCP_SERVER_DEFAULTS,
   type TcpCloseReason,
   type TcpConnectionSummary,
@@ -196,6 +237,41 @@ export {
   type TcpWorkersEvents,
   type TcpWorkersOptions,
 } from './net/tcp-workers.js';
+export {
+  type CertificateBundle,
+  type CertificateInfo,
+  createSelfSignedCertificate,
+  describeCertificate,
+  parsePin,
+  pinMatches,
+  SELF_SIGNED_DEFAULTS,
+  type SelfSignedOptions,
+} from './net/tls-cert.js';
+export {
+  type ConnectTlsOptions,
+  connectTls,
+  startTls,
+  type TlsConnection,
+  type TlsSession,
+} from './net/tls-client.js';
+export {
+  checkKeyPair,
+  type PreparedTlsClient,
+  type PreparedTlsServer,
+  parseAlpn,
+  prepareTlsClient,
+  prepareTlsServer,
+  readPemFile,
+  TLS_DEFAULTS,
+  type TlsClientOptions,
+  type TlsServerOptions,
+} from './net/tls-config.js';
+export {
+  type InspectTlsOptions,
+  inspectTls,
+  TLS_INSPECT_DEFAULTS,
+  type TlsInspection,
+} from './net/tls-inspect.js';
 export {
   MAX_UDP_PAYLOAD_IPV4,
   MAX_UDP_PAYLOAD_IPV6,

@@ -105,4 +105,21 @@ export {
   type NtsKeResponse,
   ntsKeMessageLength,
 } from './nts-ke.js';
+export {
+  crc32c,
+  decodeProxyHeader,
+  encodeProxyHeader,
+  PROXY_TLV,
+  PROXY_V1_MAX_LENGTH,
+  PROXY_V2_MAX_LENGTH,
+  PROXY_V2_SIGNATURE,
+  type ProxyEncodeOptions,
+  type ProxyHeader,
+  type ProxyHeaderRead,
+  type ProxyInetAddress,
+  type ProxyTlv,
+  type ProxyUnixAddress,
+  proxyTlvText,
+  readProxyHeader,
+} from './proxy-protocol.js';
 export { formatServices, type ParsedServices, parseServices, type ServiceRecord } from './services.js';
