@@ -105,6 +105,11 @@ export async function getNetworkTime(
   options: NetworkTimeOptions = {},
 ): Promise<NetworkTime> {
   const list = typeof servers === 'string' ? [servers] : servers;
+  if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) {
+    throw new ValidationError(
+      `Invalid NTP servers '${String(servers)}': expected a server (HOST[:PORT]) or an array of servers`,
+    );
+  }
   if (list.length === 0) throw new ValidationError('Give at least one NTP server');
   const checked = checkQueryOptions(options);
   const samples = parseInteger(options.samples ?? NETWORK_TIME_DEFAULTS.samples, 'samples', {

@@ -27,7 +27,7 @@ import {
 } from '../codec/ntp.js';
 import { ntpTailError } from '../codec/ntp-extensions.js';
 import { secondsToNtpShort, writeNtpTimestampMs } from '../codec/ntp-timestamp.js';
-import type { Clock } from '../core/clock.js';
+import { type Clock, checkClock } from '../core/clock.js';
 import { debug } from '../core/debug.js';
 import { ValidationError } from '../core/errors.js';
 import { parseInteger } from '../core/validate.js';
@@ -207,6 +207,11 @@ export class SntpResponder {
       max: 15,
     });
     const refOpt = options.referenceId ?? (this.#configuredStratum === 1 ? 'LOCL' : '127.127.1.1');
+    if (typeof refOpt !== 'number' && typeof refOpt !== 'string') {
+      throw new ValidationError(
+        `Invalid reference ID '${String(refOpt)}': expected four ASCII characters, an IP address or a number`,
+      );
+    }
     this.referenceId =
       typeof refOpt === 'number'
         ? parseInteger(refOpt, 'reference ID', { min: 0, max: 0xffff_ffff })
@@ -219,7 +224,7 @@ export class SntpResponder {
       options.fallbackLeap ?? SNTP_RESPONDER_DEFAULTS.fallbackLeap,
       'fallback leap',
     );
-    this.clock = options.clock ?? realtimeClock();
+    this.clock = checkClock(options.clock) ?? realtimeClock();
     this.precision =
       options.precision === undefined
         ? measurePrecision(this.clock)
