@@ -194,6 +194,7 @@ function lookup(
   max: number,
   what: string,
   aliases: Readonly<Record<string, number>> = {},
+  examples: readonly string[] = Object.keys(table).slice(0, 4),
 ): number {
   if (typeof value === 'number') {
     if (Number.isInteger(value) && value >= 0 && value <= max) return value;
@@ -208,7 +209,7 @@ function lookup(
     if (n <= max) return n;
   }
   throw new ValidationError(
-    `Unknown ${what} '${value}': expected a mnemonic such as ${Object.keys(table).slice(0, 4).join(', ')} or ${generic}NNN (0 to ${max})`,
+    `Unknown ${what} '${value}': expected a mnemonic such as ${examples.join(', ')}, or ${generic}nnn (0 to ${max})`,
   );
 }
 
@@ -225,7 +226,14 @@ function lookup(
  * ```
  */
 export function dnsTypeNumber(type: string | number): number {
-  return lookup(type, DNS_TYPES, 'TYPE', 0xffff, 'record type', { '*': 255 });
+  return lookup(type, DNS_TYPES, 'TYPE', 0xffff, 'record type', { '*': 255 }, [
+    'A',
+    'AAAA',
+    'MX',
+    'TXT',
+    'HTTPS',
+    'DS',
+  ]);
 }
 
 /**

@@ -14,7 +14,7 @@ import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { parseDnsName } from '../codec/dns-name.js';
-import { dnsTypeName, dnsTypeNumber } from '../codec/dns-types.js';
+import { dnsClassNumber, dnsTypeName, dnsTypeNumber } from '../codec/dns-types.js';
 import { runBounded, type StartedTask } from '../core/bounded.js';
 import { withTimeout } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
@@ -41,6 +41,8 @@ export interface DnsLookupOptions extends Omit<DnsClientOptions, 'server' | 'sig
   server?: string | readonly string[];
   /** Record type(s) to ask for, each its own question. @default 'A' */
   type?: string | number | ReadonlyArray<string | number>;
+  /** The questions' class. @default 'IN' */
+  class?: string | number;
   /** Apply resolv.conf's search list and ndots to names without a final dot (`dig +search`). @default false */
   search?: boolean;
   /** Where to read the search list and default servers. @default '/etc/resolv.conf' */
@@ -128,12 +130,19 @@ function parseSpec(value: string, transport: DnsTransport | undefined): ServerSp
     planServer(v, transport);
     return { kind: 'url', text: v };
   }
-  const { host, port } = parseHostPort(v, { defaultPort: 0, allowZero: true });
+  let host: string;
+  let port: number;
+  try {
+    // Port 0 marks "none given" (the transport's default applies); an explicit 0 is refused by parsePort.
+    ({ host, port } = parseHostPort(v, { defaultPort: 0 }));
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    throw new ValidationError(`Invalid DNS server '${value}': ${err.message}`);
+  }
   if (isIP(host.split('%')[0] ?? '') !== 0) {
     planServer(v, transport);
     return { kind: 'address', text: v };
   }
-  if (port !== 0) parseInteger(port, 'port', { min: 1, max: 65535 });
   return { kind: 'name', host, port: port === 0 ? undefined : port, text: v };
 }
 
@@ -216,13 +225,25 @@ function typesOf(type: DnsLookupOptions['type']): number[] {
 interface LookupPlan {
   clients: DnsClient[];
   types: number[];
+  cls: number;
   search: { search: string[]; ndots: number } | undefined;
   via: string;
 }
 
 async function planLookup(options: DnsLookupOptions, signal: AbortSignal | undefined): Promise<LookupPlan> {
   const types = typesOf(options.type);
-  const { server, type: _t, search, resolvConf, family, lookupTimeout, signal: _s, ...client } = options;
+  const {
+    server,
+    type: _t,
+    class: qclass,
+    search,
+    resolvConf,
+    family,
+    lookupTimeout,
+    signal: _s,
+    ...client
+  } = options;
+  const cls = qclass === undefined ? 1 : dnsClassNumber(qclass);
   const specs = server === undefined ? undefined : parseServerSpecs(server, options.transport);
   if (family !== undefined && family !== 0 && family !== 4 && family !== 6) {
     throw new ValidationError(`Invalid family '${String(family)}': expected 0, 4 or 6`);
@@ -257,6 +278,7 @@ async function planLookup(options: DnsLookupOptions, signal: AbortSignal | undef
   return {
     clients,
     types,
+    cls,
     search: search && conf ? { search: conf.search, ndots: conf.ndots } : undefined,
     via,
   };
@@ -290,7 +312,7 @@ function lookupOne(
     // The common case (one server, no search list): straight to the client.
     let q: PlannedQuestion;
     try {
-      q = planned ?? planQuestion({ name, type });
+      q = planned ?? planQuestion({ name, type, class: plan.cls });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -324,7 +346,7 @@ async function lookupSearching(
   const failedServers: DnsLookupResult['failedServers'] = [];
   let last: DnsResponse | undefined;
   for (const candidate of names) {
-    const q = planQuestion({ name: candidate, type });
+    const q = planQuestion({ name: candidate, type, class: plan.cls });
     let response: DnsResponse | undefined;
     let lastError: unknown;
     for (const client of plan.clients) {
@@ -397,64 +419,134 @@ export function dnsLookupMany(
 ): AsyncGenerator<DnsLookupOutcome, void, undefined> {
   const queries = [...names];
   return lazyIterator(async () => {
-    const checked = queries.map(checkQueryName);
-    const concurrency = parseInteger(options.concurrency ?? DNS_LOOKUP_DEFAULTS.concurrency, 'concurrency', {
-      min: 1,
-      max: 1024,
-    });
-    const plan = await planLookup(options, options.signal);
-    // Each question is checked and encoded once, here (the batch then only sends).
-    const items = queries.flatMap((query, i) =>
-      plan.types.map((type) => {
-        const name = checked[i] as string;
-        return { query, name, type, planned: plan.search ? undefined : planQuestion({ name, type }) };
-      }),
-    );
-    debug('dns', 'lookup batch', {
-      names: queries.length,
-      types: plan.types.map(dnsTypeName),
-      via: plan.via,
-      concurrency,
-    });
-    const started: number[] = [];
-    return runBounded(
-      items,
-      (item, index): StartedTask<DnsLookupResult> => {
-        started[index] = performance.now();
-        const result = lookupOne(plan, item.name, item.query, item.type, options.signal, item.planned);
-        return { result, settled: result };
-      },
-      {
+    for (const q of queries) checkQueryName(q);
+    const lookups = await openDnsLookups(options);
+    return lookups.many(queries, { ...options, close: true });
+  });
+}
+
+/** Options of {@link DnsLookups.many}. */
+export interface DnsLookupBatchOptions {
+  /** Questions in flight at once. @default 64 */
+  concurrency?: number;
+  /** Yield results in input order. @default false */
+  ordered?: boolean;
+  /** Close the clients when the batch ends. @default false */
+  close?: boolean;
+}
+
+/**
+ * Lookups prepared once: options checked, server names looked up, resolv.conf read, one client per server.
+ * Ask with {@link DnsLookups.many}; close when done.
+ */
+export interface DnsLookups {
+  /** The servers and transport, for summaries: `127.0.0.1:53`, `https://.../dns-query over HTTPS`. */
+  readonly via: string;
+  /** The record types asked for each name. */
+  readonly types: string[];
+  /** Every name and type, with bounded concurrency; outcomes as they arrive (or in input order). */
+  many(
+    names: readonly string[],
+    options?: DnsLookupBatchOptions,
+  ): AsyncGenerator<DnsLookupOutcome, void, undefined>;
+  /** Replies the clients ignored (another source, ID or question). */
+  ignored(): number;
+  /** Close the sockets and connections. */
+  close(): void;
+}
+
+/**
+ * Prepare lookups: check every option, read resolv.conf if needed, and look up server names (as dig does with
+ * `@name`), so that what can go wrong before the first question does.
+ *
+ * @param options - servers, types, search, transport, flags, timeouts
+ * @returns the prepared lookups
+ * @throws {ValidationError} for a bad option, type, server or URL
+ * @throws {DnsError} `ENOTFOUND` (and the like) when a server's name does not resolve
+ * @throws {TimeoutError} when looking up a server's name takes longer than `lookupTimeout`
+ * @example
+ * ```ts
+ * import { openDnsLookups } from 'soket';
+ * const lookups = await openDnsLookups({ server: '127.0.0.1:5353', type: ['A', 'AAAA'] });
+ * for await (const o of lookups.many(['a.example.test', 'b.example.test'])) console.log(o.query, o.type, o.ok);
+ * lookups.close();
+ * ```
+ */
+export async function openDnsLookups(options: DnsLookupOptions = {}): Promise<DnsLookups> {
+  const plan = await planLookup(options, options.signal);
+  const close = () => {
+    for (const c of plan.clients) c.close();
+  };
+  return {
+    via: plan.via,
+    types: plan.types.map(dnsTypeName),
+    ignored: () => plan.clients.reduce((n, c) => n + c.ignored, 0),
+    close,
+    many(names, batch = {}) {
+      const queries = [...names];
+      const checked = queries.map(checkQueryName);
+      const concurrency = parseInteger(batch.concurrency ?? DNS_LOOKUP_DEFAULTS.concurrency, 'concurrency', {
+        min: 1,
+        max: 1024,
+      });
+      // Each question is checked and encoded once, here (the batch then only sends).
+      const items = queries.flatMap((query, i) =>
+        plan.types.map((type) => {
+          const name = checked[i] as string;
+          return {
+            query,
+            name,
+            type,
+            planned: plan.search ? undefined : planQuestion({ name, type, class: plan.cls }),
+          };
+        }),
+      );
+      debug('dns', 'lookup batch', {
+        names: queries.length,
+        types: plan.types.map(dnsTypeName),
+        via: plan.via,
         concurrency,
-        ordered: options.ordered ?? false,
-        signal: options.signal,
-        map: (task): DnsLookupOutcome => {
-          const item = items[task.index] as { query: string; type: number };
-          if (task.ok) {
+      });
+      const started: number[] = [];
+      return runBounded(
+        items,
+        (item, index): StartedTask<DnsLookupResult> => {
+          started[index] = performance.now();
+          const result = lookupOne(plan, item.name, item.query, item.type, options.signal, item.planned);
+          return { result, settled: result };
+        },
+        {
+          concurrency,
+          ordered: batch.ordered ?? false,
+          signal: options.signal,
+          map: (task): DnsLookupOutcome => {
+            const item = items[task.index] as { query: string; type: number };
+            if (task.ok) {
+              return {
+                index: task.index,
+                query: item.query,
+                type: dnsTypeName(item.type),
+                elapsedMs: task.value.elapsedMs,
+                ok: true,
+                result: task.value,
+              };
+            }
             return {
               index: task.index,
               query: item.query,
               type: dnsTypeName(item.type),
-              elapsedMs: task.value.elapsedMs,
-              ok: true,
-              result: task.value,
+              elapsedMs: performance.now() - (started[task.index] ?? 0),
+              ok: false,
+              error: toSoketError(task.error),
             };
-          }
-          return {
-            index: task.index,
-            query: item.query,
-            type: dnsTypeName(item.type),
-            elapsedMs: performance.now() - (started[task.index] ?? 0),
-            ok: false,
-            error: toSoketError(task.error),
-          };
+          },
+          onEnd: () => {
+            if (batch.close) close();
+          },
         },
-        onEnd: () => {
-          for (const c of plan.clients) c.close();
-        },
-      },
-    );
-  });
+      );
+    },
+  };
 }
 
 /**
@@ -500,19 +592,4 @@ function lazyIterator<T>(
     },
   };
   return self;
-}
-
-/**
- * The servers a lookup would ask and how, as one line for summaries: `127.0.0.1:53, [::1]:53 over TLS`.
- * Server names are looked up.
- *
- * @example
- * ```ts
- * await describeLookupServers({ server: '127.0.0.1:5353' }); // '127.0.0.1:5353'
- * ```
- */
-export async function describeLookupServers(options: DnsLookupOptions = {}): Promise<string> {
-  const plan = await planLookup(options, options.signal);
-  for (const c of plan.clients) c.close();
-  return plan.via;
 }

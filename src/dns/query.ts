@@ -831,7 +831,7 @@ export class DnsClient {
           return this.#response(q, reply, 'udp', false, t0, before, query);
         if (this.plan.tcpFallback) {
           return this.#overStream(q, deadline, signal).then(
-            (tcp) => this.#response(q, { ...tcp, tries: reply.tries }, 'tcp', true, t0, before),
+            (tcp) => this.#response(q, { ...tcp, tries: reply.tries }, 'tcp', true, t0, before, query),
             fail('tcp'),
           );
         }
@@ -841,12 +841,15 @@ export class DnsClient {
             new BadPacketError('the UDP answer was cut short (TC) and TCP fallback is off'),
           );
         }
-        return this.#response(q, reply, 'udp', false, t0, before);
+        return this.#response(q, reply, 'udp', false, t0, before, query);
       }, fail('udp'));
     }
     const over =
       transport === 'https' ? this.#overHttps(q, deadline, signal) : this.#overStream(q, deadline, signal);
-    return over.then((reply) => this.#response(q, reply, transport, false, t0, before), fail(transport));
+    return over.then(
+      (reply) => this.#response(q, reply, transport, false, t0, before, query),
+      fail(transport),
+    );
   }
 
   #response(

@@ -26,6 +26,8 @@ export interface DnsNetnsOptions {
   extraArgs?: string[];
   /** resolv.conf `options` line. @default 'timeout:1 attempts:1' */
   resolvOptions?: string;
+  /** resolv.conf `search` list. @default none */
+  search?: string[];
   /** dnsmasq's port inside the namespace (not 53: something else answers for the system resolver). @default 53 */
   port?: number;
 }
@@ -42,7 +44,7 @@ export async function startDnsNetns(tag: string, options: DnsNetnsOptions = {}):
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       `${dir}/resolv.conf`,
-      `nameserver 127.0.0.1\noptions ${options.resolvOptions ?? 'timeout:1 attempts:1'}\n`,
+      `nameserver 127.0.0.1\noptions ${options.resolvOptions ?? 'timeout:1 attempts:1'}\n${options.search ? `search ${options.search.join(' ')}\n` : ''}`,
     );
     writeFileSync(
       `${dir}/hosts`,
