@@ -32,8 +32,9 @@ import {
 import { NTS_MAX_COOKIE_LENGTH, NTS_MAX_COOKIES } from '../codec/nts-ke.js';
 import { BadPacketError, NtsError, ValidationError } from '../core/errors.js';
 import { formatHostPort, parseHostPort } from '../core/validate.js';
-import { SivKey } from './aes-siv.js';
+import { randomPooled, SivKey } from './aes-siv.js';
 import {
+  checkNtsKeOptions,
   NTS_KE_DEFAULTS,
   type NtsKeResult,
   type NtsKeyExchangeOptions,
@@ -124,9 +125,7 @@ export class NtsClient {
     if (typeof server !== 'string') {
       throw new ValidationError(`Invalid NTS-KE server '${String(server)}': expected HOST[:PORT]`);
     }
-    if (typeof options !== 'object' || options === null) {
-      throw new ValidationError('Invalid NTS options: expected an object');
-    }
+    checkNtsKeOptions(options);
     const hp = parseHostPort(server, { defaultPort: options.port ?? NTS_KE_DEFAULTS.port });
     this.host = hp.host;
     this.port = hp.port;
@@ -223,7 +222,7 @@ export class NtsClient {
     }
     this.#stats.requests++;
     const want = Math.max(1, NTS_MAX_COOKIES - session.cookies.length);
-    const uniqueId = new Uint8Array(randomBytes(NTS_UNIQUE_ID_LENGTH));
+    const uniqueId = randomPooled(NTS_UNIQUE_ID_LENGTH);
     const parts: Uint8Array[] = [
       header,
       encodeNtpExtensionField(NtpExtensionType.uniqueIdentifier, uniqueId),
@@ -234,7 +233,7 @@ export class NtsClient {
       parts.push(encodeNtpExtensionField(NtpExtensionType.ntsCookiePlaceholder, placeholder));
     }
     const ad = concat(parts);
-    const nonce = new Uint8Array(randomBytes(NTS_NONCE_LENGTH));
+    const nonce = randomPooled(NTS_NONCE_LENGTH);
     const sealed = session.c2s.seal(nonce, ad, new Uint8Array(0));
     const auth = encodeNtpExtensionField(
       NtpExtensionType.ntsAuthenticator,

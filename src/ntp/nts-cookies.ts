@@ -13,9 +13,9 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { type Clock, systemClock } from '../core/clock.js';
+import { type Clock, checkClock, systemClock } from '../core/clock.js';
 import { ValidationError } from '../core/errors.js';
-import { AES_SIV_CMAC_256_KEY_LENGTH, SivKey } from './aes-siv.js';
+import { AES_SIV_CMAC_256_KEY_LENGTH, randomPooled, SivKey } from './aes-siv.js';
 
 /** Length of a cookie soket makes. */
 export const NTS_COOKIE_LENGTH = 4 + 16 + 16 + 2 * AES_SIV_CMAC_256_KEY_LENGTH;
@@ -66,15 +66,20 @@ export class NtsCookieKeys {
    * @throws {ValidationError} for a rotation under a second or a negative `keep`
    */
   constructor(options: NtsCookieKeysOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('Invalid NTS cookie key options: expected an object');
+    }
     this.rotateMs = options.rotate ?? NTS_COOKIE_DEFAULTS.rotate;
     this.keep = options.keep ?? NTS_COOKIE_DEFAULTS.keep;
-    if (!Number.isFinite(this.rotateMs) || this.rotateMs < 1000) {
-      throw new ValidationError(`Invalid NTS key rotation '${this.rotateMs}' ms: expected at least 1000`);
+    if (typeof this.rotateMs !== 'number' || !Number.isFinite(this.rotateMs) || this.rotateMs < 1000) {
+      throw new ValidationError(
+        `Invalid NTS key rotation '${String(this.rotateMs)}' ms: expected at least 1000`,
+      );
     }
     if (!Number.isInteger(this.keep) || this.keep < 0 || this.keep > 100) {
-      throw new ValidationError(`Invalid number of old NTS keys '${this.keep}': expected 0 to 100`);
+      throw new ValidationError(`Invalid number of old NTS keys '${String(this.keep)}': expected 0 to 100`);
     }
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = checkClock(options.clock) ?? systemClock;
     this.rotate();
   }
 
@@ -125,7 +130,7 @@ export class NtsCookieKeys {
     const cookie = new Uint8Array(NTS_COOKIE_LENGTH);
     const view = new DataView(cookie.buffer);
     view.setUint32(0, this.#current);
-    const nonce = new Uint8Array(randomBytes(16));
+    const nonce = randomPooled(16);
     cookie.set(nonce, 4);
     const plaintext = new Uint8Array(2 * AES_SIV_CMAC_256_KEY_LENGTH);
     plaintext.set(contents.c2s, 0);

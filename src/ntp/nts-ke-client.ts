@@ -36,7 +36,7 @@ import {
   toSoketError,
   ValidationError,
 } from '../core/errors.js';
-import { checkTimeout, formatHostPort, parseHostPort } from '../core/validate.js';
+import { checkSignal, checkTimeout, formatHostPort, parseHostPort, parsePort } from '../core/validate.js';
 import { connectTcp } from '../net/tcp-client.js';
 import { parsePin, pinMatches } from '../net/tls-cert.js';
 import { AES_SIV_CMAC_256_KEY_LENGTH } from './aes-siv.js';
@@ -162,6 +162,30 @@ function checkCa(ca: NtsKeyExchangeOptions['ca']): Array<string | Uint8Array> | 
 }
 
 /**
+ * Check the key-exchange options an {@link NtsClient} keeps for later (port, CA, pin, server name, family),
+ * so that a bad one is a `ValidationError` when the client is made, not at its first query.
+ *
+ * @param options - as given
+ * @throws {ValidationError} for a bad option
+ * @internal
+ */
+export function checkNtsKeOptions(options: Omit<NtsKeyExchangeOptions, 'signal' | 'timeout'>): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError('Invalid NTS options: expected an object');
+  }
+  if (options.port !== undefined) parsePort(options.port);
+  checkCa(options.ca);
+  if (options.pin !== undefined) parsePin(options.pin, 'pin');
+  const { servername, family } = options;
+  if (servername !== undefined && (typeof servername !== 'string' || servername.length === 0)) {
+    throw new ValidationError('Invalid servername: expected a host name');
+  }
+  if (family !== undefined && family !== 4 && family !== 6) {
+    throw new ValidationError(`Invalid address family '${String(family)}': expected 4 or 6`);
+  }
+}
+
+/**
  * Run NTS-KE with a server: TLS 1.3 + `ntske/1`, one request, one response, keys exported.
  *
  * @param server - the NTS-KE server, `HOST` or `HOST:PORT` (port 4460 by default)
@@ -190,7 +214,10 @@ export async function ntsKeyExchange(
     throw new ValidationError(`Invalid NTS-KE server '${String(server)}': expected HOST[:PORT]`);
   if (typeof options !== 'object' || options === null)
     throw new ValidationError('Invalid NTS-KE options: expected an object');
-  const { host, port } = parseHostPort(server, { defaultPort: options.port ?? NTS_KE_DEFAULTS.port });
+  checkSignal(options.signal);
+  const { host, port } = parseHostPort(server, {
+    defaultPort: options.port === undefined ? NTS_KE_DEFAULTS.port : parsePort(options.port),
+  });
   const timeout = checkTimeout(options.timeout ?? NTS_KE_DEFAULTS.timeout);
   const ca = checkCa(options.ca);
   const pin = options.pin === undefined ? undefined : parsePin(options.pin, 'pin');

@@ -118,6 +118,9 @@ export interface NtsKeCertificate {
 
 function pem(value: string | Uint8Array | undefined, what: string): string | undefined {
   if (value === undefined) return undefined;
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+    throw new ValidationError(`Invalid ${what}: expected PEM text or bytes`);
+  }
   const text = typeof value === 'string' ? value : Buffer.from(value).toString('utf8');
   if (!text.includes('-----BEGIN')) throw new ValidationError(`Invalid ${what}: expected PEM text`);
   return text;
@@ -180,9 +183,12 @@ export class NtsKeServer extends ServerLifecycle<NtsKeServerStats, InetAddress, 
       );
     }
     this.#ntpPort = parsePort(options.ntpPort ?? NTS_KE_SERVER_DEFAULTS.ntpPort);
-    if (options.ntpServer !== undefined && !/^[\x21-\x7e]{1,255}$/.test(options.ntpServer)) {
+    if (
+      options.ntpServer !== undefined &&
+      (typeof options.ntpServer !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(options.ntpServer))
+    ) {
       throw new ValidationError(
-        `Invalid NTP server to announce '${options.ntpServer}': expected a host name or address`,
+        `Invalid NTP server to announce '${String(options.ntpServer)}': expected a host name or address`,
       );
     }
     this.#ntpServer = options.ntpServer;
