@@ -2,6 +2,8 @@
  * 2,000 distinct names against one local dnsmasq: soket's batch (`resolveMany` over DNS, and over the system
  * resolver) against sequential getaddrinfo lookups and against an unbounded `Promise.all` of `resolve4` — in
  * one run, names/s and failures for each. Target: soket's DNS batch ≥ 20× the sequential rate, zero failures.
+ * Issue 14 adds soket's own DNS client (`dnsLookupMany`, which `soket resolve --server` now uses): its UDP
+ * transport must run at ≥ 1.0× the c-ares batch (`resolveMany`), in both parts.
  *
  * getaddrinfo reads /etc/resolv.conf, so every variant runs inside a network namespace whose resolv.conf
  * says `nameserver 127.0.0.1`, where dnsmasq listens on port 53 and serves the 2,000 names from an
@@ -79,6 +81,14 @@ async function once() {
       : new dns.promises.Resolver({ timeout: 2500, tries: 2 });
     r.setServers([server]);
     await Promise.all(names.map((n, i) => r.resolve4(n).then((a) => check(i, a[0]), fail)));
+  } else if (variant.startsWith('soket-udp')) {
+    // soket's own DNS client (issue 14): one shared UDP socket, replies matched on ID, question and source.
+    lat = [];
+    const options = variant === 'soket-udp-more' ? { server, type: 'A', concurrency: ${EXTRA_CONCURRENCY} } : { server, type: 'A' };
+    for await (const o of soket.dnsLookupMany(names, options)) {
+      lat.push(o.elapsedMs);
+      if (o.ok) check(o.index, o.result.message.answer[0]?.data.address); else fail(o.error);
+    }
   } else {
     lat = [];
     const options = variant === 'soket-dns' ? { server, type: 'A' }
@@ -139,7 +149,16 @@ const VARIANTS: Variant[] = [
     label: 'sequential `dns.lookup` (getaddrinfo), one at a time',
     system: true,
   },
-  { id: 'soket-dns', label: 'soket `resolveMany` over DNS (c-ares, 64 in flight)', system: false },
+  {
+    id: 'soket-dns',
+    label: 'soket `resolveMany` over DNS (c-ares, 64 in flight; the batch before issue 14)',
+    system: false,
+  },
+  {
+    id: 'soket-udp',
+    label: "soket `dnsLookupMany` (soket's own UDP transport, 64 in flight)",
+    system: false,
+  },
   {
     id: 'soket-system',
     label: 'soket `resolveMany` via getaddrinfo (UV_THREADPOOL_SIZE=16, 8 at a time)',
@@ -148,7 +167,7 @@ const VARIANTS: Variant[] = [
   },
   {
     id: 'soket-cli',
-    label: '`soket resolve --file names -s SERVER -t A` (whole process)',
+    label: '`soket resolve --file names -s SERVER -t A` (whole process; its own UDP transport)',
     system: false,
     cli: true,
   },
@@ -173,7 +192,16 @@ const DELAYED_VARIANTS: Variant[] = VARIANTS.flatMap((v) =>
             system: false,
           },
         ]
-      : [v],
+      : v.id === 'soket-udp'
+        ? [
+            v,
+            {
+              id: 'soket-udp-more',
+              label: `soket \`dnsLookupMany\`, \`concurrency: ${EXTRA_CONCURRENCY}\` (not the default; for comparison)`,
+              system: false,
+            },
+          ]
+        : [v],
 );
 
 /** Where a part runs: the namespace prefix, the server the DNS variants ask, names per variant. */
@@ -217,8 +245,8 @@ function runVariant(v: Variant, at: Setting): Run {
       if (a === addressOf(i)) ok++;
       else wrong++;
     });
-    const m = /(\d+) ok, (\d+) failed/.exec(r.stderr);
-    const failed = m ? Number(m[2]) : COUNT;
+    const m = /(\d+) failed in/.exec(r.stderr);
+    const failed = m ? Number(m[1]) : COUNT;
     return {
       cold: { names: COUNT, ms, cpuPct: Number.NaN, ok, wrong: failed ? 0 : wrong, failed, codes: {} },
       warm: undefined,
@@ -305,6 +333,22 @@ function summarize(variants: Variant[], runs: Map<string, Run[]>, baseline: bool
     return values.length ? median(values) : Number.NaN;
   };
   return { table, medianRate, medianLatency, baseCold, baseWarm, failures };
+}
+
+/** Issue 14's target: soket's own UDP transport at ≥ 1.0× the c-ares batch (default concurrency, both batches). */
+function udpTarget(
+  medianRate: (id: string, which: 'cold' | 'warm') => number,
+  failures: (id: string) => number,
+  where: string,
+): string {
+  const cold = medianRate('soket-udp', 'cold') / medianRate('soket-dns', 'cold');
+  const warm = medianRate('soket-udp', 'warm') / medianRate('soket-dns', 'warm');
+  const met = Math.min(cold, warm) >= 1 && failures('soket-udp') === 0;
+  return (
+    `Issue 14 (${where}): soket's own UDP transport (\`dnsLookupMany\`) ran at **${cold.toFixed(2)}×** (cold) and ` +
+    `**${warm.toFixed(2)}×** (warm) the c-ares batch (\`resolveMany\`) with **${failures('soket-udp')}** failures: ` +
+    `**target ${met ? 'met' : 'not met'}** (≥ 1.0×, both batches, zero failures).`
+  );
 }
 
 /** The relay, running inside the namespace; `stop()` returns its closing `queries=… answers=…` line. */
@@ -450,6 +494,8 @@ async function loopbackPart(can: { ok: boolean; reason: string }, dir: string, e
           `(warm) the sequential getaddrinfo rate, with **${soketFailures}** failures in ${lookups} lookups` +
           `${Math.max(soketCold, soketWarm) >= 20 ? ' (target met)' : ' — short of the 20× target on loopback; see below'}.`,
       '',
+      udpTarget(medianRate, failures, 'on loopback'),
+      '',
       "What limits each variant here (client CPU is the process's CPU time over wall time, all threads):",
       '',
       '- Sequential getaddrinfo is bound by one round trip at a time, and on loopback that round trip is mostly ' +
@@ -564,6 +610,8 @@ async function delayedPart(can: { ok: boolean; reason: string }, dir: string, ex
         `${ROUNDS * 2 * COUNT} lookups, and the whole \`soket resolve --file\` process at **${cli.toFixed(1)}×** ` +
         `with ${cliFailures} failures in ${ROUNDS * COUNT}: ` +
         `**target ${met ? 'met' : 'not met'}** (≥ 20× with zero failures, both batches, default concurrency).`,
+      '',
+      udpTarget(medianRate, failures, `resolver ${ms(rtt.relay)} away`),
       '',
       `- Sequential getaddrinfo waits one round trip per name: ${fmt(1000 / rtt.relay)} names/s at most, ` +
         'whatever the CPU.',

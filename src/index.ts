@@ -70,6 +70,31 @@ export {
   reverseMany,
 } from './dns/batch.js';
 export {
+  checkQueryName,
+  DNS_LOOKUP_DEFAULTS,
+  type DnsLookupBatchOptions,
+  type DnsLookupManyOptions,
+  type DnsLookupOptions,
+  type DnsLookupOutcome,
+  type DnsLookupResult,
+  type DnsLookups,
+  dnsLookup,
+  dnsLookupMany,
+  openDnsLookups,
+} from './dns/lookup.js';
+export {
+  DNS_QUERY_DEFAULTS,
+  DNS_TRANSPORTS,
+  DnsClient,
+  type DnsClientOptions,
+  type DnsQueryOptions,
+  type DnsQuestionInput,
+  type DnsResponse,
+  type DnsServerInput,
+  type DnsTransport,
+  dnsQuery,
+} from './dns/query.js';
+export {
   type AddressRecord,
   type AnswerType,
   type CaaRecord,
@@ -83,6 +108,13 @@ export {
   type SrvRecord,
   type TxtRecord,
 } from './dns/records.js';
+export {
+  parseResolvConf,
+  RESOLV_CONF_DEFAULTS,
+  type ResolvConf,
+  readResolvConf,
+  searchNames,
+} from './dns/resolv-conf.js';
 export {
   RESOLVE_DEFAULTS,
   type ResolveOptions,
