@@ -120,8 +120,10 @@ function listenText(quiet: boolean) {
           e.mode === 'reply' ? `reply mode: "${escapeControl(e.reply ?? '')}"` : `${e.mode} mode`;
         const joined = e.joined?.length ? `; joined ${e.joined.join(', ')}` : '';
         const path =
-          e.datapath === 'batched' ? `batched, ${e.workers} worker${e.workers === 1 ? '' : 's'}` : 'dgram';
-        return { err: `Listening on ${where} (UDP, ${modeText}, ${path}${joined}); Ctrl-C stops` };
+          e.datapath === 'batched'
+            ? `batched (recvmmsg/sendmmsg), ${e.workers} worker${e.workers === 1 ? '' : 's'}`
+            : 'dgram (one Node socket; -v says why)';
+        return { err: `Listening on ${where} (UDP, ${modeText}${joined}); Ctrl-C stops\nDatapath: ${path}` };
       }
       case 'datagram':
         return quiet ? undefined : { err: `${e.peer} sent ${formatBytes(e.bytes)}` };
