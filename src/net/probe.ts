@@ -15,6 +15,7 @@ import {
   checkSignal,
   checkString,
   describeValue,
+  parseAddress,
   parseHost,
   parseInteger,
   parsePort,
@@ -59,6 +60,10 @@ export interface ProbeOptions {
   lookupTimeout?: number;
   /** Stops the probe. */
   signal?: AbortSignal;
+  /** Bind this local address (and port) before each connect (`--source`); it must match the target's family. */
+  localAddress?: string;
+  /** With `localAddress`: the local port. Only one probe at a time can use a fixed port. */
+  localPort?: number;
 }
 
 /** The defaults of {@link ProbeOptions}, in one place. */
@@ -125,7 +130,18 @@ function checkOptions(options: ProbeOptions) {
   if (family !== 0 && family !== 4 && family !== 6) {
     throw new ValidationError(`Invalid family '${String(family)}': expected 0, 4 or 6`);
   }
-  return { timeout, concurrency, lookupTimeout, family };
+  const local: { localAddress?: string; localPort?: number } = {};
+  if (options.localAddress !== undefined) {
+    const a = parseAddress(options.localAddress, 'local address');
+    if (family !== 0 && a.family !== family) {
+      throw new ValidationError(`Local address ${a.address} is IPv${a.family}, the probe is IPv${family}`);
+    }
+    local.localAddress = a.address;
+  }
+  if (options.localPort !== undefined) {
+    local.localPort = parsePort(options.localPort, { what: 'local port', allowZero: true });
+  }
+  return { timeout, concurrency: local.localPort ? 1 : concurrency, lookupTimeout, family, local };
 }
 
 /**
@@ -183,7 +199,7 @@ export async function* probePorts(
   yield* runBounded(
     list,
     (port) => {
-      const result = probeOne(address, port, checked.timeout, signal);
+      const result = probeOne(address, port, checked.timeout, signal, checked.local);
       return { result, settled: result };
     },
     {
@@ -203,8 +219,9 @@ function probeOne(
   port: number,
   timeout: number,
   signal?: AbortSignal,
+  local?: { localAddress?: string | undefined; localPort?: number | undefined },
 ): Promise<ProbeResult> {
-  return probeTcpPort(address, port, { timeout, signal });
+  return probeTcpPort(address, port, { timeout, signal, ...local });
 }
 
 /**

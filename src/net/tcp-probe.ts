@@ -27,6 +27,8 @@ export interface TcpProbeOptions {
   signal?: AbortSignal | undefined;
   /** Source port to connect from (like nmap's `-g`). @default an ephemeral port */
   localPort?: number | undefined;
+  /** Source address to bind before connecting (`--source`). @default chosen by the kernel */
+  localAddress?: string | undefined;
 }
 
 /** The code of a self-connect result. */
@@ -69,7 +71,10 @@ function attempt(address: string, port: number, options: TcpProbeOptions) {
       finish(self ? { kind: 'self' } : { kind: 'open', ms: performance.now() - start });
     });
     socket.once('error', (error: NodeJS.ErrnoException) => finish({ kind: 'error', error }));
-    socket.connect(localPort === undefined ? { host: address, port } : { host: address, port, localPort });
+    const target: net.TcpSocketConnectOpts = { host: address, port };
+    if (localPort !== undefined) target.localPort = localPort;
+    if (options.localAddress !== undefined) target.localAddress = options.localAddress;
+    socket.connect(target);
     process.nextTick(() => {
       if (done) return;
       start = performance.now();

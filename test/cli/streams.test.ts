@@ -257,6 +257,30 @@ describe('Unix sockets with socat', () => {
   });
 });
 
+describe('--source', () => {
+  test('tcp connect and probe bind the local address first', async () => {
+    const seen: string[] = [];
+    const server = net.createServer((c) => {
+      c.on('error', () => {}); // the probe resets at once
+      seen.push(c.remoteAddress ?? '');
+      c.end('x');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    const r = await runCli(['tcp', 'connect', '127.0.0.1', String(port), '--source', '127.0.0.2'], {
+      input: '',
+    });
+    assert.match(r.stderr, /from 127\.0\.0\.2:\d+/);
+    const p = await runCli(['probe', '127.0.0.1', String(port), '--source', '127.0.0.3', '--json']);
+    assert.match(p.stdout, /"state":"open"/);
+    server.close();
+    assert.deepEqual(seen.slice(0, 2), ['127.0.0.2', '127.0.0.3']);
+    const bad = await runCli(['tcp', 'connect', '127.0.0.1', String(port), '--source', 'not-an-ip']);
+    assert.equal(bad.code, 2);
+  });
+});
+
 describe('soket relay and soket tls', () => {
   test('relay logs one line per connection; a refusing target is logged and the relay keeps serving', async () => {
     const dead = await freeTcpPort();

@@ -21,6 +21,7 @@ import {
   parsePortList,
   probePorts,
 } from '../../net/probe.js';
+import { parseStreamAddress } from '../../net/stream-address.js';
 import {
   parseHexPayload,
   parseRate,
@@ -44,6 +45,15 @@ interface ProbeFlags {
   ipv6?: boolean;
   all?: boolean;
   open?: boolean;
+  source?: string;
+}
+
+/** `--source ADDR[:PORT]`: bind before each connect. */
+function parseSourceFlag(text: string): { localAddress: string; localPort?: number } {
+  const a = parseStreamAddress(text, { defaultPort: 0, allowZero: true, what: '--source' });
+  if (a.kind !== 'tcp' || a.tls)
+    throw new ValidationError(`Invalid --source '${text}': expected ADDR or ADDR:PORT`);
+  return a.port ? { localAddress: a.host, localPort: a.port } : { localAddress: a.host };
 }
 
 /** Lists up to this long show every port; longer ones hide closed ports unless --all. */
@@ -135,7 +145,13 @@ async function* probeEvents(
   io: Io,
   host: string,
   ports: number[],
-  options: { timeout: number; concurrency: number; family: 0 | 4 | 6 },
+  options: {
+    timeout: number;
+    concurrency: number;
+    family: 0 | 4 | 6;
+    localAddress?: string;
+    localPort?: number;
+  },
   udp: UdpProbeFlagOptions | undefined,
   outcome: { code: number },
 ): AsyncGenerator<ProbeEvent> {
@@ -190,6 +206,10 @@ export function register(program: Command, run: Runner): void {
     .option(
       '--timeout <ms>',
       `limit per port (TCP: its handshake, no answer is "filtered"; UDP: every try, silence is "open|filtered") (default: ${PROBE_DEFAULTS.timeout})`,
+    )
+    .option(
+      '--source <addr[:port]>',
+      'TCP: bind this local address (and port: one probe at a time) before each connect',
     )
     .option(
       '-c, --concurrency <n>',
@@ -269,9 +289,12 @@ ${examples([
             if (v !== undefined) throw new ValidationError(`Option ${flag} needs --udp`);
           }
         }
+        const source = flags.source !== undefined ? parseSourceFlag(flags.source) : {};
+        if (flags.source !== undefined && flags.udp)
+          throw new ValidationError('Option --source applies to TCP probes');
         const outcome = { code: EXIT.failed as number };
         return stream(
-          probeEvents(io, host, ports, { timeout, concurrency, family }, udp, outcome),
+          probeEvents(io, host, ports, { timeout, concurrency, family, ...source }, udp, outcome),
           summaryText(flags),
           {
             exitCode: () => outcome.code,
