@@ -14,9 +14,9 @@
  * @module
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { decodeNtpExtensions, NTP_MAX_V4_MAC_LENGTH, NTP_MIN_MAC_LENGTH } from '../codec/ntp-extensions.js';
 import { BadPacketError, toSoketError, ValidationError } from '../core/errors.js';
+import { readInputFile } from '../core/input-file.js';
 import { aesCmac } from './aes-siv.js';
 import type { RequestAuthenticator } from './request-auth.js';
 
@@ -145,6 +145,10 @@ function redact(spec: string): string {
  * ```
  */
 export function parseKeyFile(text: string, source = 'keyfile'): Map<number, SymmetricKey> {
+  if (typeof text !== 'string') {
+    throw new ValidationError(`Invalid key file text '${String(text)}': expected a string`);
+  }
+  if (typeof source !== 'string') source = 'keyfile';
   const keys = new Map<number, SymmetricKey>();
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = raw.trim();
@@ -163,6 +167,9 @@ export function parseKeyFile(text: string, source = 'keyfile'): Map<number, Symm
   return keys;
 }
 
+/** The largest keyfile read: chrony's hold a few keys per line, a few hundred lines at most. */
+const KEYFILE_MAX_BYTES = 1024 * 1024;
+
 /**
  * Read and parse a chrony keyfile.
  *
@@ -176,10 +183,15 @@ export function parseKeyFile(text: string, source = 'keyfile'): Map<number, Symm
  * ```
  */
 export async function readKeyFile(path: string): Promise<Map<number, SymmetricKey>> {
+  if (typeof path !== 'string' || path === '') {
+    throw new ValidationError(`Invalid keyfile path '${String(path)}': expected a file path`);
+  }
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // capped and stream-read: a device or a FIFO named as the keyfile cannot grow memory or hang exit
+    text = (await readInputFile(path, { maxBytes: KEYFILE_MAX_BYTES, what: 'keyfile' })).toString('utf8');
   } catch (err) {
+    if (err instanceof ValidationError) throw err;
     throw toSoketError(err, `Cannot read keyfile ${path}`);
   }
   return parseKeyFile(text, path);
