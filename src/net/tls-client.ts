@@ -192,7 +192,7 @@ export function startTls(
         );
         return;
       }
-finish(undefined);
+      finish(undefined);
       resolve({ socket: secure, session });
     });
   });
