@@ -200,12 +200,12 @@ describe('relay', () => {
     const [ev] = (await refused) as [{ why: string; rule: string }];
     assert.equal(ev.why, 'denied');
     assert.match(ev.rule, /deny 127\.0\.0\.0\/8/);
-    assert.throws(
-      () => createRelay({ listen: 'unix:/tmp/x.sock', target: '127.0.0.1:1', allow: '10.0.0.0/8' }),
+    await assert.rejects(
+      createRelay({ listen: 'unix:/tmp/x.sock', target: '127.0.0.1:1', allow: '10.0.0.0/8' }),
       ValidationError,
     );
-    assert.throws(
-      () => createRelay({ listen: '127.0.0.1:0', target: '127.0.0.1:1', allow: '10.0.0.0/33' }),
+    await assert.rejects(
+      createRelay({ listen: '127.0.0.1:0', target: '127.0.0.1:1', allow: '10.0.0.0/33' }),
       ValidationError,
     );
   });
