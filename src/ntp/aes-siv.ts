@@ -6,26 +6,28 @@
  * OpenSSL 3 has it, but Node does not expose it) and no CMAC; WebCrypto has neither. `@noble/ciphers` (audited,
  * dependency-free) has `aessiv` and `cmac`, and they are RFC 5297/4493 exactly — the tests check them against
  * the RFC 5297 appendix A vectors (with several associated-data strings and a nonce), RFC 4493's CMAC vectors
- * and chrony's own SIV test vectors. But noble's AES runs in JavaScript and expands keys on every call: about
- * 50 µs per NTS authenticator, where an NTS server needs four AEAD operations per request.
+ * and chrony's own SIV test vectors. But `aessiv` expands both keys and allocates its whole pipeline on every
+ * call: about 50 µs per NTS authenticator, where an NTS server needs four AEAD operations per request. Built on
+ * `node:crypto` instead (CBC-MAC and an ECB keystream on OpenSSL's AES), each operation still crosses into
+ * OpenSSL 3 a dozen times, and each crossing (EVP fetch, buffer allocation) costs more than the AES itself for
+ * NTS's short messages: measured, the server path was slower still.
  *
- * So this module runs the same construction on OpenSSL's AES (AES-NI) through `node:crypto`, and noble
- * stays the reference it is tested against (the same vectors, and a differential test over random keys,
- * nonces, associated data and plaintexts):
- * - CMAC (RFC 4493) is CBC-MAC over the message with the last block masked by the subkey K1 or K2: one
- *   `aes-*-cbc` cipher object per key, fed whole messages; each message restarts the chain at a zero IV by
- *   XORing the previous output block into its first block (CBC then computes E(M1 ⊕ C ⊕ C) = E(M1)).
- * - S2V (RFC 5297 §2.4) combines the CMACs of the associated data, the nonce and the plaintext with `dbl`.
- * - CTR (§2.6) is the keystream of `aes-*-ecb` over the counter blocks Q, Q+1, ... (Q = the synthetic IV with
- *   bits 31 and 63 cleared), XORed into the data.
+ * So this module composes the RFC 5297 construction over noble's AES block function (`unsafe.expandKeyLE`,
+ * `unsafe.encrypt`: the same T-table AES its `aessiv` uses), on 32-bit words, keeping each key's schedule and
+ * CMAC subkeys in a {@link SivKey}:
+ * - CMAC (RFC 4493 §2.4): CBC-MAC with the last block masked by the subkey K1 (whole) or K2 (padded);
+ * - S2V (RFC 5297 §2.4): CMACs of the associated data and the nonce folded with `dbl`, then of the plaintext;
+ * - CTR (§2.6): the keystream from the counter Q (the synthetic IV with bits 31 and 63 cleared), +1 per block.
+ * noble's own `aessiv` and `cmac` stay the reference in the tests (the vectors run through both, and a
+ * differential test compares them over random keys, nonces, associated data and plaintexts).
  *
- * A {@link SivKey} keeps its cipher objects, so repeated use of one key (an NTS server's cookie key) costs
- * no key setup. The AEAD interface of RFC 5297 §6: `S2V(K1, AD, N, P)`, the output being the 16-byte synthetic
- * IV followed by the ciphertext, as NTS puts it on the wire.
+ * The AEAD interface of RFC 5297 §6: `S2V(K1, AD, N, P)`; the output is the 16-byte synthetic IV followed by
+ * the ciphertext, as NTS puts it on the wire.
  *
  * @module
  */
-import { type Cipher, createCipheriv, timingSafeEqual } from 'node:crypto';
+import { randomFillSync, timingSafeEqual } from 'node:crypto';
+import { unsafe } from '@noble/ciphers/aes.js';
 import { ValidationError } from '../core/errors.js';
 
 /** Key length of AEAD_AES_SIV_CMAC_256: two AES-128 keys (S2V, then CTR). */
@@ -33,7 +35,7 @@ export const AES_SIV_CMAC_256_KEY_LENGTH = 32;
 /** Length of the synthetic IV that starts every ciphertext. */
 export const AES_SIV_TAG_LENGTH = 16;
 
-const ZERO_IV = Buffer.alloc(16);
+const { expandKeyLE, encrypt } = unsafe;
 
 /** RFC 5297 §2.3: multiplication by x in GF(2^128), in place into `out`. */
 function dbl(b: Uint8Array, out: Uint8Array): Uint8Array {
@@ -51,42 +53,81 @@ function xorInto(target: Uint8Array, at: number, mask: Uint8Array): void {
   for (let i = 0; i < 16; i++) target[at + i] = (target[at + i] as number) ^ (mask[i] as number);
 }
 
-/** AES-CMAC with one key, on a reusable CBC cipher object. */
+/** Four bytes as noble's state word (little-endian, whatever the platform). */
+function word(b: Uint8Array, i: number): number {
+  return (
+    (b[i] as number) |
+    ((b[i + 1] as number) << 8) |
+    ((b[i + 2] as number) << 16) |
+    ((b[i + 3] as number) << 24)
+  );
+}
+
+function putWord(b: Uint8Array, i: number, w: number): void {
+  b[i] = w & 0xff;
+  b[i + 1] = (w >>> 8) & 0xff;
+  b[i + 2] = (w >>> 16) & 0xff;
+  b[i + 3] = (w >>> 24) & 0xff;
+}
+
+/** AES-CMAC with one key: its schedule and subkeys made once. */
 class Cmac {
-  readonly #cbc: Cipher;
-  /** The last ciphertext block the CBC object produced: its chaining state. */
-  #chain: Uint8Array = new Uint8Array(16);
+  readonly #xk: Uint32Array;
   readonly #k1: Uint8Array;
   readonly #k2: Uint8Array;
+  /** The last block, masked: reused between calls. */
+  readonly #last = new Uint8Array(16);
 
   constructor(key: Uint8Array) {
-    this.#cbc = createCipheriv(key.length === 16 ? 'aes-128-cbc' : 'aes-256-cbc', key, ZERO_IV);
-    this.#cbc.setAutoPadding(false);
-    const l = this.#cbcMac(new Uint8Array(16));
+    this.#xk = expandKeyLE(key);
+    const l = this.#block(new Uint8Array(16));
     this.#k1 = dbl(l, new Uint8Array(16));
     this.#k2 = dbl(this.#k1, new Uint8Array(16));
   }
 
-  /** CBC-MAC with a zero IV over whole blocks (`blocks` is modified). */
-  #cbcMac(blocks: Uint8Array): Uint8Array {
-    xorInto(blocks, 0, this.#chain);
-    const out = this.#cbc.update(blocks);
-    this.#chain = new Uint8Array(out.buffer, out.byteOffset + out.length - 16, 16);
-    return this.#chain;
+  /** AES of one 16-byte block, into a new array. */
+  #block(b: Uint8Array): Uint8Array {
+    const o = encrypt(this.#xk, word(b, 0), word(b, 4), word(b, 8), word(b, 12));
+    const out = new Uint8Array(16);
+    putWord(out, 0, o.s0);
+    putWord(out, 4, o.s1);
+    putWord(out, 8, o.s2);
+    putWord(out, 12, o.s3);
+    return out;
   }
 
-  /** CMAC of `m` (RFC 4493 §2.4); the result is a fresh 16-byte array. */
+  /** CMAC of `m` (RFC 4493 §2.4): a fresh 16-byte array. */
   mac(m: Uint8Array): Uint8Array {
+    const xk = this.#xk;
     const n = m.length === 0 ? 1 : Math.ceil(m.length / 16);
-    const buf = new Uint8Array(n * 16);
-    buf.set(m);
-    const last = (n - 1) * 16;
-    if (m.length > 0 && m.length % 16 === 0) xorInto(buf, last, this.#k1);
-    else {
-      buf[m.length] = 0x80;
-      xorInto(buf, last, this.#k2);
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let b = 0, i = 0; b < n - 1; b++, i += 16) {
+      const o = encrypt(xk, s0 ^ word(m, i), s1 ^ word(m, i + 4), s2 ^ word(m, i + 8), s3 ^ word(m, i + 12));
+      s0 = o.s0;
+      s1 = o.s1;
+      s2 = o.s2;
+      s3 = o.s3;
     }
-    return this.#cbcMac(buf).slice();
+    const last = this.#last;
+    const from = (n - 1) * 16;
+    const rest = m.length - from;
+    last.fill(0);
+    for (let i = 0; i < rest; i++) last[i] = m[from + i] as number;
+    if (m.length > 0 && rest === 16) xorInto(last, 0, this.#k1);
+    else {
+      last[rest] = 0x80;
+      xorInto(last, 0, this.#k2);
+    }
+    const o = encrypt(xk, s0 ^ word(last, 0), s1 ^ word(last, 4), s2 ^ word(last, 8), s3 ^ word(last, 12));
+    const out = new Uint8Array(16);
+    putWord(out, 0, o.s0);
+    putWord(out, 4, o.s1);
+    putWord(out, 8, o.s2);
+    putWord(out, 12, o.s3);
+    return out;
   }
 }
 
@@ -102,9 +143,9 @@ class Cmac {
  */
 export class SivKey {
   readonly #cmac: Cmac;
-  /** The CTR key, and its ECB cipher once needed (a key that only verifies empty plaintexts never needs it). */
-  readonly #k2: Buffer;
-  #ecb: Cipher | undefined;
+  /** The CTR key's schedule, made when first needed (a key that only verifies empty plaintexts never needs it). */
+  readonly #k2: Uint8Array;
+  #xk2: Uint32Array | undefined;
   /** S2V's first value, CMAC(K1, <zero>): the same for every message under this key. */
   readonly #d0: Uint8Array;
 
@@ -119,7 +160,7 @@ export class SivKey {
       );
     }
     this.#cmac = new Cmac(key.subarray(0, 16));
-    this.#k2 = Buffer.from(key.subarray(16));
+    this.#k2 = new Uint8Array(key.subarray(16));
     this.#d0 = this.#cmac.mac(new Uint8Array(16));
   }
 
@@ -145,24 +186,25 @@ export class SivKey {
   /** XOR the CTR keystream from counter `v` (bits 31 and 63 cleared) into `data`, writing to `out` at 16. */
   #ctr(v: Uint8Array, data: Uint8Array, out: Uint8Array): void {
     if (data.length === 0) return;
-    const blocks = Math.ceil(data.length / 16);
-    const counters = new Uint8Array(blocks * 16);
-    const q = new Uint8Array(v); // a copy, also of a Buffer
+    this.#xk2 ??= expandKeyLE(this.#k2);
+    const xk = this.#xk2;
+    const q = new Uint8Array(v); // a copy, also of a Buffer (whose slice() is a view)
     q[8] = (q[8] as number) & 0x7f;
     q[12] = (q[12] as number) & 0x7f;
-    for (let b = 0; b < blocks; b++) {
-      counters.set(q, b * 16);
+    const stream = new Uint8Array(16);
+    for (let at = 0; at < data.length; at += 16) {
+      const o = encrypt(xk, word(q, 0), word(q, 4), word(q, 8), word(q, 12));
+      putWord(stream, 0, o.s0);
+      putWord(stream, 4, o.s1);
+      putWord(stream, 8, o.s2);
+      putWord(stream, 12, o.s3);
+      const n = Math.min(16, data.length - at);
+      for (let i = 0; i < n; i++) out[16 + at + i] = (data[at + i] as number) ^ (stream[i] as number);
       for (let i = 15; i >= 0; i--) {
         q[i] = ((q[i] as number) + 1) & 0xff;
         if (q[i] !== 0) break;
       }
     }
-    if (!this.#ecb) {
-      this.#ecb = createCipheriv('aes-128-ecb', this.#k2, null);
-      this.#ecb.setAutoPadding(false);
-    }
-    const stream = this.#ecb.update(counters);
-    for (let i = 0; i < data.length; i++) out[16 + i] = (data[i] as number) ^ (stream[i] as number);
   }
 
   /**
@@ -301,4 +343,31 @@ export function aesCmac(key: Uint8Array, message: Uint8Array): Uint8Array {
     throw new ValidationError('Invalid AES-CMAC key: expected 16 or 32 bytes');
   }
   return new Cmac(key).mac(message);
+}
+
+const POOL_SIZE = 4096;
+let pool = new Uint8Array(0);
+let poolAt = 0;
+
+/**
+ * Random bytes for nonces and identifiers, from the system CSPRNG in 4 KiB batches (as Node's `randomUUID`
+ * does): one call into OpenSSL per 256 nonces instead of one per nonce.
+ *
+ * @param n - how many bytes (at most 4096)
+ * @returns a new array of `n` random bytes
+ * @example
+ * ```ts
+ * const nonce = randomPooled(16);
+ * ```
+ */
+export function randomPooled(n: number): Uint8Array {
+  if (poolAt + n > pool.length) {
+    pool = new Uint8Array(POOL_SIZE);
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const out = pool.slice(poolAt, poolAt + n);
+  pool.fill(0, poolAt, poolAt + n);
+  poolAt += n;
+  return out;
 }

@@ -31,7 +31,7 @@ import {
 } from '../codec/ntp-extensions.js';
 import { NTS_MAX_COOKIES } from '../codec/nts-ke.js';
 import { BadPacketError, ValidationError } from '../core/errors.js';
-import { SivKey } from './aes-siv.js';
+import { randomPooled, SivKey } from './aes-siv.js';
 import { NtsClient } from './nts-client.js';
 import type { NtsCookieKeys } from './nts-cookies.js';
 import { appendMac, type SymmetricKey, type SymmetricKeys, verifyMac } from './symmetric-key.js';
@@ -242,7 +242,7 @@ export class NtpServerAuth {
       uniqueId: new Uint8Array(uniqueId),
       s2c: new SivKey(keys.s2c),
       plaintext: concat(cookies),
-      nonce: new Uint8Array(randomBytes(16)),
+      nonce: randomPooled(16),
       requestLength: request.length,
     };
   }
