@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { AbortError, SoketError, TimeoutError, type TimeoutPhase } from './errors.js';
+import { AbortError, SoketError, TimeoutError, type TimeoutPhase, ValidationError } from './errors.js';
 
 /** What every waiting call accepts. */
 export interface WaitOptions {
@@ -117,6 +117,14 @@ function describe(target: WaitTarget): string {
  * ```
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 2_147_483_647) {
+    return Promise.reject(
+      new ValidationError(`Invalid sleep time '${String(ms)}': expected a number of ms from 0 to 2147483647`),
+    );
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return Promise.reject(new ValidationError(`Invalid signal '${String(signal)}': expected an AbortSignal`));
+  }
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(abortError(signal));
