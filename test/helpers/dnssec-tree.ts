@@ -366,6 +366,15 @@ async function silentServer(address: string): Promise<dgram.Socket> {
  */
 export async function startDnssecTree(): Promise<DnssecTree> {
   const dir = mkdtempSync(join(tmpdir(), 'soket-dnssec-'));
+  try {
+    return await buildTree(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function buildTree(dir: string): Promise<DnssecTree> {
   const base = await pickBase();
   const addr = (n: number) => `${base}${n}`;
   const specs = zoneSpecs();
