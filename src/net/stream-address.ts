@@ -148,14 +148,14 @@ function parseTcp(
   what: string,
   options: StreamAddressOptions,
 ): Omit<TcpStreamAddress, 'tls'> {
-  const portOptions = { allowZero: options.allowZero ?? false, what: `${what} port` };
+  const portOptions = { allowZero: options.allowZero ?? false, what: 'port' };
   const hostOnly = (host: string) => {
     if (options.defaultPort === undefined) {
       throw new ValidationError(`Invalid ${what} '${text}': missing port (expected HOST:PORT)`);
     }
     return {
       kind: 'tcp' as const,
-      host: parseHost(host, `${what} host`),
+      host: parseHost(host),
       port: options.defaultPort,
     };
   };
@@ -189,7 +189,7 @@ function parseTcp(
   if (port === '') return hostOnly(host);
   return {
     kind: 'tcp',
-    host: parseHost(host, `${what} host`),
+    host: parseHost(host),
     port: parsePort(port, portOptions),
   };
 }
