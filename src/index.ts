@@ -38,6 +38,8 @@ export {
   type SoketErrorOptions,
   TimeoutError,
   type TimeoutPhase,
+  TraceError,
+  type TraceErrorReason,
   TlsError,
   UnsupportedError,
   UnsynchronizedError,
@@ -134,6 +136,37 @@ export {
   type ServicesDatabase,
   type ServicesOptions,
 } from './dns/services.js';
+export {
+  IANA_ROOT_HINTS,
+  parseRootHints,
+  type RootHint,
+  TRACE_DEFAULTS,
+  type TraceEvent,
+  type TraceOptions,
+  type TraceRecord,
+  type TraceResult,
+  type TraceServer,
+  type TraceStep,
+  type TraceVerdict,
+  trace,
+  traceStream,
+} from './dns/trace.js';
+export {
+  parseTrustAnchors,
+  ROOT_TRUST_ANCHOR_TEXT,
+  rootTrustAnchors,
+  type TrustAnchor,
+} from './dnssec/trust-anchor.js';
+export {
+  ChainValidator,
+  type ChainValidatorOptions,
+  type DnssecCheck,
+  type DnssecFetch,
+  type DnssecMessage,
+  type DnssecStatus,
+  type DnssecVerdict,
+  type ZoneTrust,
+} from './dnssec/validator.js';
 export {
   type DatagramSplit,
   MAX_SPLIT_DATAGRAM,
