@@ -98,6 +98,7 @@ describe('createUdpServer', () => {
     const ffi = ffiAvailable();
     if (!requireCapability(t, ffi.ok, ffi.ok ? '' : ffi.reason)) return;
     const s = await start({ socketOptions: { receiveBufferSize: 65_536, ttl: 7 } }, udpEchoHandler());
+    assert.ok(s.socket, 'the dgram path has a socket');
     const o = getSocketOptions(s.socket);
     assert.equal(o.receiveBufferSize, 131_072);
     assert.equal(o.ttl, 7);
