@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type net from 'node:net';
+import net from 'node:net';
 import {
   encodeProxyHeader,
   type ProxyHeader,
@@ -26,7 +26,7 @@ import {
 } from '../codec/proxy-protocol.js';
 import { type AccessList, createAccessList } from '../core/cidr.js';
 import { debug } from '../core/debug.js';
-import { toSoketError, ValidationError } from '../core/errors.js';
+import { TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
 import { type CloseOptions, listening, type ServerAddress, ServerLifecycle } from '../core/lifecycle.js';
 import { checkTimeout, parseInteger } from '../core/validate.js';
 import { formatStreamAddress, parseStreamAddress, type StreamAddress } from './stream-address.js';
@@ -443,13 +443,16 @@ export class RelayServer extends ServerLifecycle<RelayStats, ServerAddress, Rela
     const t0 = performance.now();
     let upstream: net.Socket;
     try {
-      const opts: Parameters<typeof connectStream>[1] = {
-        connectTimeout: o.connectTimeout,
-        timeout: o.connectTimeout,
-      };
-      if (o.targetTls) opts.tlsOptions = o.targetTls;
-      const c = await connectStream(o.target, opts);
-      upstream = c.socket;
+      if (o.target.kind === 'tcp' && !o.target.tls) {
+        upstream = await connectPlain(o.target.host, o.target.port, o.connectTimeout, this.#targetText);
+      } else {
+        // Only the connect phase (and the TLS handshake) is bounded: an overall `timeout` would cut the
+        // relayed connection later.
+        const opts: Parameters<typeof connectStream>[1] = { connectTimeout: o.connectTimeout };
+        if (o.targetTls) opts.tlsOptions = { ...o.targetTls, handshakeTimeout: o.connectTimeout };
+        const c = await connectStream(o.target, opts);
+        upstream = c.socket;
+      }
     } catch (err) {
       this.#targetFailures++;
       const e = toSoketError(err);
@@ -615,6 +618,30 @@ export class RelayServer extends ServerLifecycle<RelayStats, ServerAddress, Rela
       reasons: { ...this.#reasons },
     };
   }
+}
+
+/**
+ * The upstream TCP connection: a plain `net.Socket` (no wrapper in the data path, as the relay copies every
+ * chunk through it), half-open, TCP_NODELAY, bounded by the connect timeout.
+ */
+function connectPlain(host: string, port: number, timeout: number, target: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new TimeoutError('connect', target, timeout));
+    }, timeout);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      reject(toSoketError(err, `Cannot reach ${target}`));
+    };
+    socket.once('error', onError);
+  });
 }
 
 function errText(err: NodeJS.ErrnoException): string {

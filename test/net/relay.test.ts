@@ -210,6 +210,30 @@ describe('relay', () => {
     );
   });
 
+  test('a relayed connection outlives the connect timeout (plain and TLS targets)', async () => {
+    const echo = await echoServer();
+    const { relay: a, port: aPort } = await relay({
+      listen: 'tls:127.0.0.1:0',
+      target: `127.0.0.1:${echo.port}`,
+    });
+    const pin = a.tlsServer?.certificate.pin as string;
+    for (const target of [`127.0.0.1:${echo.port}`, `tls:127.0.0.1:${aPort}`]) {
+      const { port } = await relay({
+        listen: '127.0.0.1:0',
+        target,
+        connectTimeout: 200,
+        targetTls: { pin },
+      });
+      const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      await once(c, 'connect');
+      c.write('a');
+      await once(c, 'data');
+      // Three times the connect timeout with the connection idle: it must still be there.
+      await new Promise((res) => setTimeout(res, 600));
+      assert.equal((await roundTrip(c, Buffer.from('still here'))).toString(), 'still here');
+    }
+  });
+
   test('idle timeout closes a silent connection', async () => {
     const echo = await echoServer();
     const { relay: r, port } = await relay({
