@@ -16,10 +16,7 @@ describe(`fuzzing every parser (${RUNS} inputs each, seed ${SEED})`, () => {
       const r = target.run(RUNS, SEED);
       assert.deepEqual(r.failures, [], `${r.failureCount} failures (FUZZ_SEED=${SEED} reproduces them)`);
       assert.equal(r.accepted + r.rejected, RUNS);
-      assert.ok(
-        r.accepted > 0 && r.rejected > 0,
-        `both outcomes seen: ${r.accepted} accepted, ${r.rejected} rejected`,
-      );
+      assert.ok(r.accepted > 0, 'some inputs are valid: the generators come near the grammar');
     });
   }
 });
