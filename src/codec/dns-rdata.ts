@@ -298,7 +298,11 @@ export function readRdata(
 ): DecodedRdata {
   const format = rdataFormat(type);
   // A copy (Buffer's slice would be a view): the record must not keep the message alive or change with it.
-  const copy = () => Uint8Array.prototype.slice.call(msg, offset, offset + length);
+  const copy = () => {
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; i++) out[i] = msg[offset + i] as number;
+    return out;
+  };
   if (format === 'unknown') return { data: { format }, rdata: copy() };
   if (format === 'a' && length === 4)
     return { data: { format, address: ipv4Text(msg, offset) }, rdata: copy() };

@@ -453,7 +453,11 @@ export interface FuzzReport {
  * type), then mutated — bytes overwritten, cut short, a slice duplicated, counts raised, bytes appended — or
  * wholly random bytes. Every input must decode or throw `BadPacketError`.
  */
-export function fuzzDnsDecoder(runs: number, seed: number): FuzzReport {
+export function fuzzDnsDecoder(
+  runs: number,
+  seed: number,
+  also?: (bytes: Uint8Array, soketDecoded: boolean) => void,
+): FuzzReport {
   const report: FuzzReport = { runs, decoded: 0, rejected: 0, otherErrors: [], kinds: [], ms: 0 };
   const kinds = new Map<string, number>();
   const mutation = fc.oneof(
@@ -495,9 +499,11 @@ export function fuzzDnsDecoder(runs: number, seed: number): FuzzReport {
           b[at + 1] = (mu.value as number) & 0xff;
         }
       }
+      let ok = false;
       try {
         decodeDnsMessage(b);
         report.decoded++;
+        ok = true;
       } catch (e) {
         if (e instanceof BadPacketError) {
           report.rejected++;
@@ -512,6 +518,7 @@ export function fuzzDnsDecoder(runs: number, seed: number): FuzzReport {
           );
         }
       }
+      also?.(b, ok);
     }),
     { numRuns: runs, seed },
   );

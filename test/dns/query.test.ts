@@ -49,7 +49,9 @@ describe('dnsQuery against servers that misbehave', () => {
       dnsQuery(question, { server: s.server, timeout: 400 }),
       (e: Error) =>
         e instanceof TimeoutError &&
-        /timed out after 400 ms \(2 tries; 2 replies ignored: ID \d+, which no query holds, from 127\.0\.0\.1:\d+\)/.test(e.message),
+        /timed out after 400 ms \(2 tries; 2 replies ignored: ID \d+, which no query holds, from 127\.0\.0\.1:\d+\)/.test(
+          e.message,
+        ),
     );
   });
 
