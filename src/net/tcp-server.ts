@@ -27,6 +27,7 @@ import {
   type UnixAddress,
 } from '../core/lifecycle.js';
 import { checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
+import { openFilesLimit } from './fd-limit.js';
 import {
   type SocketOptions,
   type SocketOptionsReport,
@@ -301,6 +302,8 @@ export class TcpServer<A extends StreamServerAddress = TcpServerAddress> extends
   readonly #unix: { path: string; abstract: boolean } | undefined;
   #unixIno: number | undefined;
   #acceptErrors = 0;
+  /** Accepted sockets whose descriptor is at or above this are closed at once (see {@link FD_RESERVE}). */
+  #fdCeiling = Number.POSITIVE_INFINITY;
   #acceptErrorsReported = 0;
   #acceptErrorTimer: NodeJS.Timeout | undefined;
   #lastAcceptError: NodeJS.ErrnoException | undefined;
@@ -375,6 +378,8 @@ export class TcpServer<A extends StreamServerAddress = TcpServerAddress> extends
   }
 
   protected async start(): Promise<A> {
+    const limit = openFilesLimit()?.soft;
+    if (limit !== undefined && Number.isFinite(limit)) this.#fdCeiling = Math.max(1, limit - FD_RESERVE);
     if (this.#unix) {
       const u = this.#unix;
       this.#unixIno = await listenUnix(this.server, u, {
@@ -448,6 +453,7 @@ export class TcpServer<A extends StreamServerAddress = TcpServerAddress> extends
     for (const c of [...this.#live]) c.close('shutdown');
     await this.#allClosed;
     if (this.#acceptErrorTimer) clearTimeout(this.#acceptErrorTimer);
+    this.#reportAcceptErrors(false); // the last burst's tail, before the final counters
     if (this.#unix && !this.#unix.abstract) removeOwnUnixSocket(this.#unix.path, this.#unixIno);
     debug('tcp', 'server closed', { address: this.address, ...this.stats() });
   }
@@ -506,6 +512,19 @@ export class TcpServer<A extends StreamServerAddress = TcpServerAddress> extends
   #accept(socket: net.Socket): void {
     if (!this.#accepting) {
       socket.destroy();
+      return;
+    }
+    // Descriptors are given lowest first: one this high means the process is about to run out. Close it now
+    // and count it, before accept(2) fails with EMFILE (libuv then closes waiting clients without a word).
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (fd !== undefined && fd >= this.#fdCeiling) {
+      socket.destroy();
+      this.#acceptError(
+        Object.assign(new Error(`accept: descriptor ${fd} is within ${FD_RESERVE} of the open-files limit`), {
+          code: 'EMFILE',
+          syscall: 'accept',
+        }),
+      );
       return;
     }
     const access = this.#requested.access;
@@ -592,21 +611,22 @@ export class TcpServer<A extends StreamServerAddress = TcpServerAddress> extends
     this.#lastAcceptError = err;
     debug('tcp', 'accept failed', { error: err.message });
     if (this.#acceptErrorTimer) return;
-    const report = () => {
-      const count = this.#acceptErrors - this.#acceptErrorsReported;
-      if (count === 0) {
-        this.#acceptErrorTimer = undefined;
-        return;
-      }
-      this.#acceptErrorsReported = this.#acceptErrors;
-      const e = this.#lastAcceptError as NodeJS.ErrnoException;
-      const code = e.code ?? 'EUNKNOWN';
-      const message = toSoketError(e, 'Cannot accept connections').message;
-      this.emit('accept-error', { code, count, message });
-      this.#acceptErrorTimer = setTimeout(report, 1000);
-      this.#acceptErrorTimer.unref();
-    };
-    report();
+    this.#reportAcceptErrors(true);
+  }
+
+  /** One `accept-error` event for the failures not yet reported; `again`: hold the next one for a second. */
+  #reportAcceptErrors(again: boolean): void {
+    this.#acceptErrorTimer = undefined;
+    const count = this.#acceptErrors - this.#acceptErrorsReported;
+    if (count === 0) return;
+    this.#acceptErrorsReported = this.#acceptErrors;
+    const e = this.#lastAcceptError as NodeJS.ErrnoException;
+    const code = e.code ?? 'EUNKNOWN';
+    const message = toSoketError(e, 'Cannot accept connections').message;
+    this.emit('accept-error', { code, count, message });
+    if (!again) return;
+    this.#acceptErrorTimer = setTimeout(() => this.#reportAcceptErrors(true), 1000);
+    this.#acceptErrorTimer.unref();
   }
 
   #maybeAllClosed(): void {
@@ -673,6 +693,12 @@ export class TcpServer<A extends StreamServerAddress = TcpServerAddress> extends
 const REFUSING_CAP = 1024;
 /** How long a refused client may linger before it is closed. */
 const REFUSING_LINGER_MS = 1000;
+/**
+ * Descriptors kept free under the open-files limit (RLIMIT_NOFILE). When every descriptor is taken, accept(2)
+ * fails with EMFILE and libuv closes the waiting clients itself without telling Node, so nothing could count
+ * them; instead a connection accepted into the last few descriptors is closed at once and counted.
+ */
+const FD_RESERVE = 8;
 
 function ignore(): void {}
 

@@ -276,20 +276,16 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
         receiveBufferSize: this.#rcv,
         sendBufferSize: this.#snd,
         datapath: this.#datapath,
+        // Datagrams forwarded to a consumer here (print mode) are held until it takes them: bound them in
+        // bytes too (256 of up to 64 KiB each), not only in count.
+        ...(form.onMessage ? { forwardLimit: FORWARD_LIMIT } : {}),
       },
       form.spec,
     );
     const onMessage = form.onMessage;
     if (onMessage) {
       engine.on('message', (m) => {
-        const message: UdpMessage = {
-          data: m.data,
-          address: m.address,
-          port: m.port,
-          peer: m.peer,
-          text: printable(m.data),
-        };
-        if (onMessage(message) === false) this.#dropped++;
+        if (onMessage(udpMessage(m.data, m.address, m.port, m.peer)) === false) this.#dropped++;
       });
     }
     engine.on('error', (err) => this.reportError(err));
@@ -405,10 +401,21 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
     }
     const socket = this.socket;
     if (!socket) return;
-    this.#datagramsOut++;
-    this.#bytesOut += data.length;
-    socket.send(data, to.port, to.address);
+    socket.send(data, to.port, to.address, this.#onSent);
   }
+
+  // Node tells only a callback that sendmsg(2) failed (EPERM from a firewall, EMSGSIZE, ENOBUFS, ...): without
+  // one the error is lost, and the datagram would count as sent.
+  readonly #onSent = (err: Error | null, bytes: number): void => {
+    if (!err) {
+      this.#datagramsOut++;
+      this.#bytesOut += bytes;
+      return;
+    }
+    this.#sendErrors++;
+    debug('udp', 'send failed', { error: err.message, code: (err as NodeJS.ErrnoException).code });
+    this.reportError(toSoketError(err, 'UDP send failed'));
+  };
 
   /** A snapshot of the counters. */
   stats(): UdpServerStats {
@@ -478,6 +485,9 @@ export function udpReplyHandler(text = 'message received'): UdpHandler {
   );
 }
 
+/** Datagrams per engine worker in flight to a main-thread consumer (print mode) before more are dropped. */
+const FORWARD_LIMIT = 256;
+
 /** Largest reply a UDP server can send (IPv4's limit; IPv6 allows 20 bytes more). */
 const MAX_REPLY = 65_507;
 
@@ -504,15 +514,24 @@ export function udpPrintHandler(onMessage: (message: UdpMessage) => unknown): Ud
   if (typeof onMessage !== 'function') throw new ValidationError('Print mode needs an onMessage callback');
   return withEngineForm(
     (data, rinfo) =>
-      onMessage({
-        data,
-        address: rinfo.address,
-        port: rinfo.port,
-        peer: formatHostPort(rinfo.address, rinfo.port),
-        text: printable(data),
-      }),
+      onMessage(udpMessage(data, rinfo.address, rinfo.port, formatHostPort(rinfo.address, rinfo.port))),
     () => ({ spec: builtinHandler('forward'), onMessage }),
   );
+}
+
+/** A message whose text is escaped when first read (a consumer that drops the datagram never pays for it). */
+function udpMessage(data: Buffer, address: string, port: number, peer: string): UdpMessage {
+  let text: string | undefined;
+  return {
+    data,
+    address,
+    port,
+    peer,
+    get text() {
+      text ??= printable(data);
+      return text;
+    },
+  };
 }
 
 /**

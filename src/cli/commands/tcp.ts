@@ -13,7 +13,7 @@
 import type { Command } from 'commander';
 import { ClosedError, TimeoutError, toSoketError, ValidationError } from '../../core/errors.js';
 import { EventQueue } from '../../core/event-queue.js';
-import { escapeControl } from '../../core/text.js';
+import { escapeControl, printable } from '../../core/text.js';
 import { exclusive, formatHostPort, parseAddress, parseDuration, parseInteger } from '../../core/validate.js';
 import { execExposed, prepareExec } from '../../net/exec.js';
 import type { SocketOptions, SocketOptionsReport } from '../../net/sockopt.js';
@@ -150,6 +150,7 @@ export type ListenEvent =
   | { event: 'accept-error'; code: string; count: number; message: string }
   | { event: 'deny'; peer: string; rule: string }
   | { event: 'tls-error'; peer: string; message: string }
+  /** Print mode: `text` is the message as sent (UTF-8); the text output escapes it, JSON carries it exactly. */
   | { event: 'message'; peer: string; text: string; worker?: number }
   | { event: 'worker-exit'; worker: number; code: number | null; signal: string | null }
   | { event: 'stopping'; open: number; closeTimeout: number }
@@ -211,7 +212,7 @@ function listenText(quiet: boolean) {
           ),
         };
       case 'message':
-        return `[${e.peer}] ${e.text}`;
+        return `[${e.peer}] ${printable(Buffer.from(e.text))}`;
       case 'deny':
         return quiet ? undefined : { err: `${e.peer} denied (${e.rule})` };
       case 'tls-error':
@@ -342,7 +343,7 @@ function splitProgram(text: string): { program: string; args: string[] } {
 /** The handler for a plan; print messages go to `onMessage` (false: pause until `onDrain`). */
 function handlerFor(
   plan: ListenPlan,
-  onMessage: (m: { peer: string; text: string }) => boolean,
+  onMessage: (m: { peer: string; data: Buffer }) => boolean,
   onDrain: (resume: () => void) => void,
   worker?: TcpWorkerContext,
 ): TcpHandler {
@@ -413,7 +414,7 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
         handlerFor(
           plan,
           (m) => {
-            ctx.emit({ peer: m.peer, text: m.text });
+            ctx.emit({ peer: m.peer, text: m.data.toString('utf8') });
             return true;
           },
           (resume) => resume(),
@@ -433,8 +434,10 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
 
   // Events flow through a bounded queue to main.ts; print mode's messages pause their connection while
   // stdout is behind (TCP flow control then slows the client), so memory stays flat.
-  const queue = new EventQueue<ListenEvent>();
-  const onMessage = (m: { peer: string; text: string }) => queue.push({ event: 'message', ...m });
+  // Bounded by count and by the characters of the messages held (1024 reads of 64 KiB would be 64 MiB).
+  const queue = new EventQueue<ListenEvent>({ sizeOf: (e) => (e.event === 'message' ? e.text.length : 0) });
+  const onMessage = (m: { peer: string; data: Buffer }) =>
+    queue.push({ event: 'message', peer: m.peer, text: m.data.toString('utf8') });
   const onDrain = (resume: () => void) => queue.onDrain(resume);
   const server =
     plan.workers > 1

@@ -12,7 +12,7 @@
 import type { Command } from 'commander';
 import { ValidationError } from '../../core/errors.js';
 import { EventQueue } from '../../core/event-queue.js';
-import { escapeControl } from '../../core/text.js';
+import { escapeControl, printable } from '../../core/text.js';
 import {
   exclusive,
   formatHostPort,
@@ -104,6 +104,7 @@ export type UdpListenEvent =
       workers: number;
     }
   | { event: 'datagram'; peer: string; bytes: number }
+  /** Print mode: `text` is the datagram as sent (UTF-8); the text output escapes it, JSON carries it exactly. */
   | { event: 'message'; peer: string; text: string }
   | ({ event: 'stopped' } & UdpServerStats);
 
@@ -128,7 +129,7 @@ function listenText(quiet: boolean) {
       case 'datagram':
         return quiet ? undefined : { err: `${e.peer} sent ${formatBytes(e.bytes)}` };
       case 'message':
-        return `[${e.peer}] ${e.text}`;
+        return `[${e.peer}] ${printable(Buffer.from(e.text))}`;
       case 'stopped':
         return { err: `Stopped: ${statsLine(e)}` };
     }
@@ -197,10 +198,15 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
   }
   const reply = mode === 'reply' ? (flags.reply ?? DEFAULT_REPLY) : undefined;
   // Datagrams beyond the queue (a stdout that is not read) are dropped and counted: UDP may lose them.
-  const queue = new EventQueue<UdpListenEvent>();
+  const queue = new EventQueue<UdpListenEvent>({
+    sizeOf: (e) => (e.event === 'message' ? e.text.length : 0),
+  });
   const inner = udpModeHandler(mode, {
     ...(reply !== undefined ? { reply } : {}),
-    onMessage: (m) => queue.offer({ event: 'message', peer: m.peer, text: m.text }),
+    // Room is checked before the text is built: a datagram that will be dropped costs nothing more.
+    onMessage: (m) =>
+      queue.hasRoom(m.data.length) &&
+      queue.offer({ event: 'message', peer: m.peer, text: m.data.toString('utf8') }),
   });
   const handler: typeof inner = flags.log
     ? (data, rinfo, server) => {
