@@ -81,7 +81,7 @@ async function tcpExchange(
 /** A free loopback port nobody listens on (bound, then released), for the probe's "closed" case. */
 async function closedPort(): Promise<number> {
   const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
+  await once(s, 'listening'); // rejects on 'error' (EMFILE), never an unhandled event
   const { port } = s.address() as net.AddressInfo;
   await new Promise((r) => s.close(r));
   return port;
@@ -199,7 +199,7 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
       "getsockopt()/setsockopt() on the socket's file descriptor: SO_SNDBUF before and after setting 4096 bytes",
     async run(ctx) {
       const server = net.createServer((s) => s.resume()).listen(0, '127.0.0.1');
-      await new Promise((r) => server.once('listening', r));
+      await once(server, 'listening'); // rejects on 'error' (EMFILE), never an unhandled event
       ctx.defer(() => new Promise((r) => server.close(r)));
       const { socket } = await connectTcp({
         host: '127.0.0.1',
@@ -250,11 +250,12 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
         replyHandler({ text: REPLY }),
       );
       ctx.defer(() => server.close());
-      ctx.ports.tcp = server.address.port;
       const one = await tcpExchange(server.address.port, HELLO, ctx.signal);
-      // All clients connect first and only then send, so the server really holds them at the same time.
+      // All clients connect first and only then send, so the server really holds them at the same time. Each
+      // client is registered for cleanup as it connects: if one fails (EMFILE under a low `ulimit -n`), the
+      // others are closed with the section instead of holding descriptors the next sections need.
       const t0 = performance.now();
-      const clients = await Promise.all(
+      const connected = await Promise.allSettled(
         Array.from({ length: CONCURRENT_CLIENTS }, () =>
           connectTcp({
             host: '127.0.0.1',
@@ -262,8 +263,16 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
             connectTimeout: 2000,
             timeout: 5000,
             signal: ctx.signal,
+          }).then((c) => {
+            ctx.defer(() => c.socket.destroy());
+            return c;
           }),
         ),
+      );
+      const refused = connected.find((r) => r.status === 'rejected');
+      if (refused) throw refused.reason;
+      const clients = connected.map(
+        (r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof connectTcp>>>).value,
       );
       // The kernel completes handshakes before the server's accept() runs: wait until it has accepted all.
       await withTimeout(
@@ -286,6 +295,8 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
       const ok = replies.filter((r) => r === REPLY).length;
       const ms = performance.now() - t0;
       const stats = server.stats();
+      // only a server that worked is offered to the probe section
+      ctx.ports.tcp = server.address.port;
       return {
         result: {
           port: server.address.port,

@@ -50,6 +50,17 @@ function text(e: DemoEvent, ctx: RenderContext): string {
   return out.join('\n');
 }
 
+/** Run cleanups newest first; one that fails (a server already closed) does not stop the others. */
+async function closeAll(cleanups: Array<() => unknown>): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch {
+      // already closed
+    }
+  }
+}
+
 async function* run(
   io: Io,
   sections: readonly DemoSection[],
@@ -70,12 +81,18 @@ async function* run(
         socketLevel: section.socketLevel,
         number: i + 1,
       };
+      // What the section starts is its own until it succeeds: a failed section is cleaned up at once, so
+      // that its sockets (a server holding half-open clients after EMFILE) cannot starve the next sections.
+      const own: Array<() => unknown> = [];
+      const sectionCtx: DemoContext = { signal: ctx.signal, ports: ctx.ports, defer: (c) => own.push(c) };
       try {
-        const out = await section.run(ctx);
+        const out = await section.run(sectionCtx);
+        cleanups.push(...own);
         ran++;
         const elapsedMs = Math.round((performance.now() - t0) * 1000) / 1000;
         yield { ...head, ok: true, elapsedMs, result: out.result, lines: out.lines };
       } catch (err) {
+        await closeAll(own);
         if (io.signal.aborted) throw err;
         ran++;
         tally.failed++;
@@ -85,13 +102,7 @@ async function* run(
     }
   } finally {
     // Close everything the sections started, newest first, even when interrupted.
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch {
-        // a server that is already closed
-      }
-    }
+    await closeAll(cleanups);
   }
   yield {
     event: 'summary',
