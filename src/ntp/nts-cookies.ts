@@ -6,13 +6,16 @@
  * associated data) over the client-to-server and server-to-client keys. The AEAD algorithm is not stored: only
  * AEAD_AES_SIV_CMAC_256 is served.
  *
- * The server key rotates (by default daily) and the previous keys are kept for a while (by default three), so
- * a cookie stays usable for days after it was issued; a client with older cookies gets an NTS NAK and runs
- * NTS-KE again. Rotation is checked when a cookie is made, on the monotonic clock: no timer.
+ * The server key changes every `rotate` ms (by default daily) and the `keep` keys before it stay valid (by
+ * default three), so a cookie stays usable for days after it was issued; a client with older cookies gets an
+ * NTS NAK and runs NTS-KE again. Each key is derived from one master secret and the number of its period
+ * (HMAC-SHA256 of the period number, periods counted on the wall clock), and the period number is the key's ID:
+ * every thread or process given the same secret ({@link NtsCookieKeys.state}) seals and opens the same cookies
+ * without talking to the others — the NTS-KE server in the main thread and NTP workers on every core. No timer.
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { type Clock, checkClock, systemClock } from '../core/clock.js';
 import { ValidationError } from '../core/errors.js';
 import { AES_SIV_CMAC_256_KEY_LENGTH, randomPooled, SivKey } from './aes-siv.js';
@@ -26,8 +29,22 @@ export interface NtsCookieKeysOptions {
   rotate?: number;
   /** How many earlier keys are still accepted. @default 3 */
   keep?: number;
-  /** The monotonic clock rotation is measured on. @default systemClock */
+  /** The clock whose wall time (`now()`) counts the key periods. @default systemClock */
   clock?: Clock;
+  /**
+   * The master secret (32 bytes) every key is derived from. Give the same one to every thread or process that
+   * must open the same cookies (see {@link NtsCookieKeys.state}). @default 32 random bytes
+   */
+  secret?: Uint8Array;
+}
+
+/** What another thread needs to seal and open the same cookies (structured-cloneable). */
+export interface NtsCookieKeysState {
+  secret: Uint8Array;
+  rotate: number;
+  keep: number;
+  /** Manual rotations so far (see {@link NtsCookieKeys.rotate}). */
+  offset: number;
 }
 
 /** The defaults of {@link NtsCookieKeysOptions}, in one place. */
@@ -55,15 +72,16 @@ export class NtsCookieKeys {
   /** Earlier keys kept. */
   readonly keep: number;
   readonly #clock: Clock;
-  readonly #keys = new Map<number, SivKey>();
-  #order: number[] = [];
-  #current = 0;
-  #since = 0;
+  readonly #secret: Uint8Array;
+  readonly #cache = new Map<number, SivKey>();
+  #offset = 0;
+  #lastEpoch: number | undefined;
   #rotations = 0;
 
   /**
-   * @param options - rotation interval, how many old keys to keep, clock
-   * @throws {ValidationError} for a rotation under a second or a negative `keep`
+   * @param options - rotation interval, how many old keys to keep, clock, master secret
+   * @throws {ValidationError} for a rotation under a second, a `keep` outside 0–100, or a secret that is not
+   *   32 bytes
    */
   constructor(options: NtsCookieKeysOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -80,39 +98,101 @@ export class NtsCookieKeys {
       throw new ValidationError(`Invalid number of old NTS keys '${String(this.keep)}': expected 0 to 100`);
     }
     this.#clock = checkClock(options.clock) ?? systemClock;
-    this.rotate();
+    if (
+      options.secret !== undefined &&
+      (!(options.secret instanceof Uint8Array) || options.secret.length !== 32)
+    ) {
+      throw new ValidationError('Invalid NTS cookie master secret: expected 32 bytes');
+    }
+    this.#secret = new Uint8Array(options.secret ?? randomBytes(32));
+    this.#epoch();
   }
 
-  /** The ID of the key new cookies are sealed with. */
+  /**
+   * Cookie keys from another thread's {@link state}: the same secret, period and manual rotations.
+   *
+   * @param state - what `state()` gave
+   * @param clock - this thread's clock @default systemClock
+   * @returns keys that seal and open the same cookies
+   * @example
+   * ```ts
+   * new Worker(url, { workerData: { nts: keys.state() } }); // in the worker: NtsCookieKeys.fromState(workerData.nts)
+   * ```
+   */
+  static fromState(state: NtsCookieKeysState, clock?: Clock): NtsCookieKeys {
+    if (typeof state !== 'object' || state === null) {
+      throw new ValidationError('Invalid NTS cookie key state: expected what NtsCookieKeys.state() returns');
+    }
+    const keys = new NtsCookieKeys({
+      rotate: state.rotate,
+      keep: state.keep,
+      secret: state.secret,
+      ...(clock ? { clock } : {}),
+    });
+    keys.#offset = Number.isInteger(state.offset) ? state.offset : 0;
+    return keys;
+  }
+
+  /**
+   * The master secret and settings, to make the same keys in another thread ({@link fromState}). Treat it as
+   * the private key it is.
+   */
+  state(): NtsCookieKeysState {
+    return {
+      secret: new Uint8Array(this.#secret),
+      rotate: this.rotateMs,
+      keep: this.keep,
+      offset: this.#offset,
+    };
+  }
+
+  /** The period (and key ID) now in force. */
+  #epoch(): number {
+    const e = Math.floor(this.#clock.now() / this.rotateMs) + this.#offset;
+    if (e !== this.#lastEpoch) {
+      this.#lastEpoch = e;
+      this.#rotations++;
+      for (const id of this.#cache.keys()) if (id < e - this.keep || id > e + 1) this.#cache.delete(id);
+    }
+    return e;
+  }
+
+  /** The key of a period: HMAC-SHA256(secret, label ‖ period). */
+  #key(epoch: number): SivKey {
+    let key = this.#cache.get(epoch);
+    if (!key) {
+      const period = Buffer.alloc(8);
+      period.writeUInt32BE(Math.floor(epoch / 2 ** 32), 0);
+      period.writeUInt32BE(epoch >>> 0, 4);
+      const bytes = createHmac('sha256', this.#secret).update('soket NTS cookie key').update(period).digest();
+      key = new SivKey(new Uint8Array(bytes));
+      bytes.fill(0);
+      this.#cache.set(epoch, key);
+    }
+    return key;
+  }
+
+  /** The ID of the key new cookies are sealed with (the period number, modulo 2^32). */
   get currentId(): number {
-    return this.#current;
+    return this.#epoch() >>> 0;
   }
 
-  /** Key changes so far (the first key counts). */
+  /** Key changes seen so far (the first key counts). */
   get rotations(): number {
     return this.#rotations;
   }
 
-  /** Make a new server key now; the oldest beyond `keep` is forgotten. */
+  /**
+   * Move to the next key now, in this thread only (for tests and emergencies: other threads keep the period
+   * they had when they got the {@link state}); the keys beyond `keep` stop opening.
+   */
   rotate(): void {
-    let id: number;
-    do id = randomBytes(4).readUInt32BE(0);
-    while (this.#keys.has(id));
-    const secret = new Uint8Array(randomBytes(AES_SIV_CMAC_256_KEY_LENGTH));
-    this.#keys.set(id, new SivKey(secret));
-    secret.fill(0);
-    this.#order.push(id);
-    while (this.#order.length > this.keep + 1) {
-      const old = this.#order.shift() as number;
-      this.#keys.delete(old);
-    }
-    this.#current = id;
-    this.#since = this.#clock.monotonic();
-    this.#rotations++;
+    this.#offset++;
+    this.#epoch();
   }
 
   /**
-   * Seal a client's keys into a cookie (rotating the server key first when it is due).
+   * Seal a client's keys into a cookie with the key now in force.
    *
    * @param contents - the client's c2s and s2c keys (32 bytes each)
    * @returns a 100-byte cookie
@@ -125,11 +205,11 @@ export class NtsCookieKeys {
     ) {
       throw new ValidationError('Invalid NTS keys for a cookie: expected 32 bytes each');
     }
-    if (this.#clock.monotonic() - this.#since >= this.rotateMs) this.rotate();
-    const key = this.#keys.get(this.#current) as SivKey;
+    const epoch = this.#epoch();
+    const key = this.#key(epoch);
     const cookie = new Uint8Array(NTS_COOKIE_LENGTH);
     const view = new DataView(cookie.buffer);
-    view.setUint32(0, this.#current);
+    view.setUint32(0, epoch >>> 0);
     const nonce = randomPooled(16);
     cookie.set(nonce, 4);
     const plaintext = new Uint8Array(2 * AES_SIV_CMAC_256_KEY_LENGTH);
@@ -143,15 +223,22 @@ export class NtsCookieKeys {
    * Open a cookie.
    *
    * @param cookie - a cookie from a client
-   * @returns the client's keys, or `undefined` when the cookie is not one of ours (unknown or expired key,
-   *   altered bytes, wrong length)
+   * @returns the client's keys, or `undefined` when the cookie is not one of ours (a key older than `keep`
+   *   periods or not yet in force, altered bytes, wrong length)
    */
   open(cookie: Uint8Array): NtsCookieContents | undefined {
     if (cookie.length !== NTS_COOKIE_LENGTH) return undefined;
     const id = new DataView(cookie.buffer, cookie.byteOffset, 4).getUint32(0);
-    const key = this.#keys.get(id);
-    if (!key) return undefined;
-    const plaintext = key.open(cookie.subarray(4, 20), cookie.subarray(0, 4), cookie.subarray(20));
+    const current = this.#epoch();
+    // periods back, modulo 2^32; one period ahead is accepted too (another thread's clock a moment ahead)
+    const back = ((current >>> 0) - id) >>> 0;
+    const age = back === 0xffff_ffff ? -1 : back;
+    if (age > this.keep) return undefined;
+    const plaintext = this.#key(current - age).open(
+      cookie.subarray(4, 20),
+      cookie.subarray(0, 4),
+      cookie.subarray(20),
+    );
     if (!plaintext || plaintext.length !== 2 * AES_SIV_CMAC_256_KEY_LENGTH) return undefined;
     return {
       c2s: plaintext.subarray(0, AES_SIV_CMAC_256_KEY_LENGTH),

@@ -33,7 +33,7 @@ import { ValidationError } from '../core/errors.js';
 import { parseInteger } from '../core/validate.js';
 import { readKernelClock } from '../platform/kernel-clock.js';
 import { realtimeClock } from '../platform/realtime.js';
-import { NtsCookieKeys } from './nts-cookies.js';
+import { NtsCookieKeys, type NtsCookieKeysState } from './nts-cookies.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { NtpServerAuth, type ServerAuthCheck } from './server-auth.js';
 import type { SymmetricKeys } from './symmetric-key.js';
@@ -43,7 +43,7 @@ const NO_AUTH: ServerAuthCheck = { kind: 'none' };
 /** What the responder announces and how it limits clients. */
 export interface SntpResponderOptions {
   /** NTS (RFC 8915): the cookie keys shared with the NTS-KE server (see `createNtsKeServer`). @default none */
-  nts?: NtsCookieKeys;
+  nts?: NtsCookieKeys | NtsCookieKeysState;
   /** Symmetric keys by ID (see `readKeyFile`): MAC'd requests are answered with the same key's MAC. @default none */
   keys?: SymmetricKeys;
   /** Stratum to announce (1–15). @default 10 (like chrony's `local` clock) */
@@ -248,14 +248,16 @@ export class SntpResponder {
     this.#kodPoll = this.#limiter
       ? Math.min(17, Math.max(0, Math.ceil(Math.log2(this.#limiter.interval / 1000))))
       : 0;
-    if (options.nts !== undefined && !(options.nts instanceof NtsCookieKeys)) {
-      throw new ValidationError('Invalid nts: expected NtsCookieKeys (shared with the NTS-KE server)');
-    }
+    // NtsCookieKeys, or its state() handed to a worker thread: the same secret opens the same cookies
+    const nts =
+      options.nts === undefined || options.nts instanceof NtsCookieKeys
+        ? options.nts
+        : NtsCookieKeys.fromState(options.nts, this.clock);
     if (options.keys !== undefined && !(options.keys instanceof Map)) {
       throw new ValidationError('Invalid keys: expected a Map of symmetric keys by ID (see readKeyFile)');
     }
     this.#auth = new NtpServerAuth({
-      ...(options.nts ? { nts: options.nts } : {}),
+      ...(nts ? { nts } : {}),
       ...(options.keys ? { keys: options.keys } : {}),
     });
     // Bytes 3..23 of every reply (precision, root delay, root dispersion, reference ID and time).

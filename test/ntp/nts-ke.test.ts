@@ -66,6 +66,30 @@ describe('NTS cookie keys', () => {
     assert.equal(k.rotations, 4);
   });
 
+  test('state() → fromState(): another thread opens the same cookies and follows the same periods', () => {
+    const clock = manualClock(1_700_000_000_000);
+    const main = new NtsCookieKeys({ rotate: 60_000, keep: 1, clock });
+    const worker = NtsCookieKeys.fromState(structuredClone(main.state()), clock);
+    const a = main.seal(keys32());
+    assert.deepEqual(worker.open(a)?.c2s, new Uint8Array(32).fill(1));
+    clock.advance(60_000);
+    const b = worker.seal(keys32());
+    assert.equal(worker.currentId, main.currentId);
+    assert.ok(main.open(b) && main.open(a) && worker.open(a));
+    clock.advance(60_000);
+    assert.equal(main.open(a), undefined, 'two periods old with keep 1');
+    // a thread whose clock is a moment ahead seals with the next period's key: still opened
+    const ahead = NtsCookieKeys.fromState(main.state(), manualClock(clock.now() + 60_000));
+    assert.ok(main.open(ahead.seal(keys32())));
+    // the same secret given explicitly: the same keys
+    const secret = new Uint8Array(32).fill(9);
+    const x = new NtsCookieKeys({ secret, clock });
+    const y = new NtsCookieKeys({ secret, clock });
+    assert.ok(y.open(x.seal(keys32())));
+    assert.equal(new NtsCookieKeys({ clock }).open(x.seal(keys32())), undefined);
+    assert.throws(() => new NtsCookieKeys({ secret: new Uint8Array(16) }), ValidationError);
+  });
+
   test('options are checked', () => {
     assert.throws(() => new NtsCookieKeys({ rotate: 10 }), ValidationError);
     assert.throws(() => new NtsCookieKeys({ keep: -1 }), ValidationError);
