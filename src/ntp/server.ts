@@ -24,6 +24,7 @@ import { toSoketError, ValidationError } from '../core/errors.js';
 import { type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
 import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
 import type { Datapath } from '../platform/datagram-handler.js';
+import { dgramKernelStamps, type KernelStamps } from '../platform/dgram-timestamps.js';
 import { batchedDatapath, coreCount, UDP_ENGINE_LIMITS, UdpEngine } from '../platform/udp-engine.js';
 import { type SntpEngineConfig, sntpEngineHandler, sntpStatsFromEngine } from './sntp-engine-handler.js';
 import {
@@ -132,6 +133,8 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
   #engine: UdpEngine | undefined;
   readonly #workers: number;
   readonly #datapath: 'auto' | Datapath;
+  /** Whether the caller gave a clock (then every time is read from it, never from the kernel). */
+  readonly #ownClock: boolean;
   /** What the workers are made with, or why they cannot be (then the dgram path serves). */
   readonly #engineConfig: SntpEngineConfig | string;
 
@@ -159,6 +162,7 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
       throw new ValidationError(`Invalid datapath '${String(datapath)}': expected auto, batched or dgram`);
     }
     this.#datapath = datapath;
+    this.#ownClock = options.clock !== undefined;
     this.responder = new SntpResponder(options);
     // Workers get plain options; every worker announces the precision measured here.
     const config: Record<string, unknown> = { precision: this.responder.precision };
@@ -274,8 +278,10 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
       type: family === 6 ? 'udp6' : 'udp4',
       lookup: literal as unknown as dgram.SocketOptions['lookup'],
     });
+    // The kernel's receive timestamp of each request where FFI gives it (SIOCGSTAMPNS), else the clock.
+    let stamps: KernelStamps | undefined;
     socket.on('message', (msg, rinfo) => {
-      const rxMs = clock.now(); // receive timestamp: first thing
+      const rxMs = stamps?.received() ?? clock.now(); // receive timestamp: first thing
       const reply = responder.respond(msg, rinfo.address, rinfo.port, rxMs, !warming);
       if (reply) socket.send(reply, rinfo.port, rinfo.address);
     });
@@ -297,6 +303,7 @@ export class SntpServer extends ServerLifecycle<SntpServerStats, InetAddress, Sn
       this.reportError(toSoketError(err, 'SNTP reply failed'));
     });
     this.#socket = socket;
+    if (!this.#ownClock) stamps = dgramKernelStamps(socket, { transmit: false });
     const bound = socket.address();
     await warmUp(bound.address, bound.port, family);
     warming = false;

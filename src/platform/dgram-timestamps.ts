@@ -51,6 +51,8 @@ const CONTROL = 256;
  * Turn kernel timestamps on for a dgram socket that has a file descriptor (bound or connected).
  *
  * @param socket - the client's socket
+ * @param options - `transmit: false` for receive stamps only (a server that sends many replies must not have
+ *   a transmit stamp queued for each: nobody would read them)
  * @returns the stamper, or undefined where the kernel or FFI cannot (then read the clock yourself)
  * @example
  * ```ts
@@ -65,7 +67,10 @@ const CONTROL = 256;
  * });
  * ```
  */
-export function dgramKernelStamps(socket: dgram.Socket): KernelStamps | undefined {
+export function dgramKernelStamps(
+  socket: dgram.Socket,
+  options: { transmit?: boolean } = {},
+): KernelStamps | undefined {
   const lc = linuxConstants();
   if (!lc || !isLinux64() || !ffiAvailable().ok) return undefined;
   const fd = dgramSocketFd(socket);
@@ -81,6 +86,7 @@ export function dgramKernelStamps(socket: dgram.Socket): KernelStamps | undefine
     return ((words[0] as number) + (words[1] as number) * 4294967296) * 1000 + (words[2] as number) / 1e6;
   };
 
+  if (options.transmit === false) return { tx: false, sent: () => undefined, received };
   const generate = lc.SOF_TIMESTAMPING_TX_SOFTWARE | lc.SOF_TIMESTAMPING_OPT_TSONLY;
   const tx = setsockoptInt(fd, k.SOL_SOCKET, lc.SO_TIMESTAMPING, generate).ok;
   if (!tx) return { tx: false, sent: () => undefined, received };

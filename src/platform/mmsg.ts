@@ -7,9 +7,13 @@
  * `struct iovec` 16; `struct cmsghdr` 16 + data, 8-aligned), B = batch size, S = slot size:
  *
  * ```
- * rx mmsghdr[B] | tx mmsghdr[B] | rx iovec[B] | tx iovec[B] | sockaddr[B] (32 each) | control[B] (64 each)
- * | rx data[B] (S each) | tx data[B] (S each)
+ * rx mmsghdr[B] | tx mmsghdr[B] | rx iovec[B] | tx iovec[B] | sockaddr[B] (32 each) | control[B] (128 each)
+ * | rx data[B] (S each) | tx data[B] (S each) | tx-stamp request cmsg (24) | error-queue msghdr (64) + control (128)
  * ```
+ *
+ * Receive timestamps come as SCM_TIMESTAMPING (`ts[0]`, software) or SCM_TIMESTAMPNS control messages. A reply
+ * can carry a per-message SO_TIMESTAMPING request for a software transmit timestamp ({@link BatchIo.requestTxStamp});
+ * the kernel queues it on the socket's error queue, read by {@link BatchIo.readTxStamp}.
  *
  * A reply that is a view of the receive slot (echo, SNTP's in-place reply) is sent from there without a copy;
  * any other reply is copied into the transmit slot. Replies go to the address in the receive slot's sockaddr.
@@ -24,7 +28,10 @@ import type { PacketTime } from './realtime.js';
 const MMSG = 64;
 const IOV = 16;
 const NAME = 32;
-const CTRL = 64;
+const CTRL = 128;
+const TXREQ = 24;
+const ERRHDR = 64;
+const ERRCTRL = 128;
 const SOL_SOCKET = 1;
 
 type RawCall = (...args: number[]) => number;
@@ -73,6 +80,12 @@ export class BatchIo {
   readonly #ctrl: number;
   readonly #rxData: number;
   readonly #txData: number;
+  readonly #txReq: number;
+  readonly #errHdr: number;
+  readonly #recvmsg: (fd: number, msg: number, flags: number) => number;
+  readonly #errQueue: number;
+  readonly #timestampingType: number;
+  #requested = -1;
   #pending = 0;
   #pendingBytes = 0;
   #received = 0;
@@ -104,7 +117,9 @@ export class BatchIo {
     this.#ctrl = this.#names + B * NAME;
     this.#rxData = this.#ctrl + B * CTRL;
     this.#txData = this.#rxData + B * S;
-    const size = this.#txData + B * S;
+    this.#txReq = this.#txData + B * S;
+    this.#errHdr = this.#txReq + TXREQ;
+    const size = this.#errHdr + ERRHDR + ERRCTRL;
     this.#memory = koffi.alloc('uint8_t', size);
     this.#base = Number(koffi.address(this.#memory));
     this.#buffer = koffi.view(this.#memory, size);
@@ -118,6 +133,13 @@ export class BatchIo {
       'uintptr_t',
     ]) as unknown as RawCall;
     this.#sendmmsg = lib.func('sendmmsg', 'int', ['int', 'uintptr_t', 'uint', 'int']) as unknown as RawCall;
+    this.#recvmsg = lib.func('recvmsg', 'long', ['int', 'uintptr_t', 'int']) as unknown as (
+      fd: number,
+      msg: number,
+      flags: number,
+    ) => number;
+    this.#errQueue = lc.MSG_ERRQUEUE;
+    this.#timestampingType = lc.SO_TIMESTAMPING;
     this.#errno = () => koffi.errno();
     this.#waitForOne = lc.MSG_WAITFORONE;
     this.#dontWait = 0x40;
@@ -139,6 +161,11 @@ export class BatchIo {
       this.#ptr(tx + 40, 0);
     }
     this.#resetRx(B);
+    // The transmit-stamp request: cmsg { len 20, SOL_SOCKET, SO_TIMESTAMPING, u32 SOF_TIMESTAMPING_TX_SOFTWARE }
+    this.#ptr(this.#txReq, 20);
+    this.#u32[(this.#txReq + 8) >>> 2] = SOL_SOCKET;
+    this.#u32[(this.#txReq + 12) >>> 2] = lc.SO_TIMESTAMPING;
+    this.#u32[(this.#txReq + 16) >>> 2] = lc.SOF_TIMESTAMPING_TX_SOFTWARE;
   }
 
   /** Write a 64-bit pointer or size (< 2^53) at a byte offset. */
@@ -231,7 +258,11 @@ export class BatchIo {
       if (cmsgLen < 16) break;
       if (u32[w + 2] === SOL_SOCKET) {
         const type = u32[w + 3];
-        if (type === this.#stampType && cmsgLen >= 32) {
+        if (
+          (type === this.#stampType && cmsgLen >= 32) ||
+          (type === this.#timestampingType && cmsgLen >= 64)
+        ) {
+          // SCM_TIMESTAMPNS: a timespec; SCM_TIMESTAMPING: timespec[3], [0] the software stamp
           time.sec = (u32[w + 4] as number) + (u32[w + 5] as number) * 4294967296;
           time.nsec = u32[w + 6] as number;
           found = true;
@@ -272,6 +303,52 @@ export class BatchIo {
     return offset;
   }
 
+  /**
+   * Ask the kernel for a software transmit timestamp of queued reply `k` (its index among the replies of this
+   * batch, 0-based); read it after {@link flush} with {@link readTxStamp}. One per batch.
+   */
+  requestTxStamp(k: number): void {
+    if (k < 0 || k >= this.#pending) return;
+    const tx = this.#txHdr + k * MMSG;
+    this.#ptr(tx + 32, this.#base + this.#txReq);
+    this.#ptr(tx + 40, TXREQ);
+    this.#requested = k;
+  }
+
+  /**
+   * Read the socket's error queue (without waiting) for the transmit timestamp asked for; drains the queue.
+   *
+   * @returns whether one was there; the time in `out`
+   */
+  readTxStamp(out: PacketTime): boolean {
+    const u32 = this.#u32;
+    const h = this.#errHdr;
+    let found = false;
+    for (let i = 0; i < 8; i++) {
+      u32.fill(0, h >>> 2, (h + ERRHDR) >>> 2);
+      this.#ptr(h + 32, this.#base + h + ERRHDR);
+      this.#ptr(h + 40, ERRCTRL);
+      if (this.#recvmsg(this.#fd, this.#base + h, this.#errQueue | this.#dontWait) < 0) break;
+      const len = u32[(h + 40) >>> 2] as number;
+      for (let off = 0; off + 16 <= len; ) {
+        const w = (h + ERRHDR + off) >>> 2;
+        const cmsgLen = u32[w] as number;
+        if (cmsgLen < 16) break;
+        if (u32[w + 2] === SOL_SOCKET && u32[w + 3] === this.#timestampingType && cmsgLen >= 64) {
+          const sec = (u32[w + 4] as number) + (u32[w + 5] as number) * 4294967296;
+          const nsec = u32[w + 6] as number;
+          if (sec !== 0 || nsec !== 0) {
+            out.sec = sec;
+            out.nsec = nsec;
+            found = true;
+          }
+        }
+        off += (cmsgLen + 7) & ~7;
+      }
+    }
+    return found;
+  }
+
   /** Replies queued and not yet sent. */
   get pending(): number {
     return this.#pending;
@@ -306,6 +383,10 @@ export class BatchIo {
       }
       for (let k = off; k < off + r; k++) bytes += this.#u32[(this.#txHdr + k * MMSG + 56) >>> 2] as number;
       off += r;
+    }
+    if (this.#requested >= 0) {
+      this.#ptr(this.#txHdr + this.#requested * MMSG + 40, 0); // no control message on the next batch
+      this.#requested = -1;
     }
     return { sent: m - failed, failed, bytes };
   }

@@ -293,3 +293,46 @@ export function sendToFd(fd: number, data: Uint8Array, address: string, port: nu
   }
   return n;
 }
+
+/** One classic BPF instruction: opcode, jump-if-true, jump-if-false, constant. */
+export type CbpfInstruction = readonly [code: number, jt: number, jf: number, k: number];
+
+/**
+ * Attach a classic BPF program to a socket's SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF, Linux): for each
+ * datagram the program returns the index of the socket that gets it (in the order the sockets were bound).
+ *
+ * @param fd - a bound socket of the group
+ * @param program - the instructions
+ * @returns ok, or the errno
+ * @example
+ * ```ts
+ * attachReuseportCbpf(fd, [[0x06, 0, 0, 0]]); // every datagram to the first socket
+ * ```
+ */
+export function attachReuseportCbpf(fd: number, program: readonly CbpfInstruction[]): SysResult<void> {
+  const { koffi } = libc();
+  const x = c();
+  // struct sock_filter[] (8 bytes each), then struct sock_fprog { u16 len; pad; struct sock_filter *filter }
+  const filter = koffi.alloc('uint8_t', program.length * 8);
+  const view = new DataView(koffi.view(filter, program.length * 8));
+  program.forEach(([code, jt, jf, k], i) => {
+    view.setUint16(i * 8, code, le);
+    view.setUint8(i * 8 + 2, jt);
+    view.setUint8(i * 8 + 3, jf);
+    view.setUint32(i * 8 + 4, k >>> 0, le);
+  });
+  const fprog = Buffer.alloc(16);
+  fprog.writeUInt16LE(program.length, 0);
+  const address = BigInt(koffi.address(filter));
+  if (le) fprog.writeBigUInt64LE(address, 8);
+  else fprog.writeBigUInt64BE(address, 8);
+  const SO_ATTACH_REUSEPORT_CBPF = 51;
+  try {
+    if (x.setsockoptBytes(fd, socketConstants().SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog, 16) !== 0) {
+      return { ok: false, errno: x.errno() };
+    }
+    return { ok: true, value: undefined };
+  } finally {
+    koffi.free(filter); // the kernel keeps its own copy
+  }
+}

@@ -26,6 +26,10 @@ export const C = {
   kernelDrops: 11,
   kernelTimestamps: 12,
   maxBatch: 13,
+  /** The current estimate of the time from the transmit-time read to the kernel's transmit stamp, in ns. */
+  sendDelayNs: 14,
+  /** Transmit timestamps read from the error queue. */
+  txTimestamps: 15,
 } as const;
 
 /** Index of the first handler counter; {@link HANDLER_SLOTS} of them follow. */

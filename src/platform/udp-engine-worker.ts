@@ -161,6 +161,18 @@ async function run(init: WorkerInit): Promise<void> {
   const now: PacketTime = { sec: 0, nsec: 0 };
   const drops = { value: -1 };
   const stamps: number[] = [];
+  // Late transmit stamps are read just before sendmmsg, but the datagram leaves the host a little later: the
+  // time through the send path (a few µs, more when the thread has just woken up). The kernel's software
+  // transmit timestamp of a reply measures it (at most every 2 ms); once 8 are in, the smallest of the last
+  // 64 is added to the transmit times, so they say when the reply left, never later than the fastest send seen.
+  const delays = new Float64Array(64).fill(Number.POSITIVE_INFINITY);
+  let delayAt = 0;
+  let delayCount = 0;
+  let sendDelayNs = 0;
+  let lastTxStampMs = Number.NEGATIVE_INFINITY;
+  let firstStampK = -1;
+  const raw: PacketTime = { sec: 0, nsec: 0 };
+  const tx: PacketTime = { sec: 0, nsec: 0 };
   let lastErrorReport = 0;
 
   const handleBatch = (n: number): void => {
@@ -207,7 +219,10 @@ async function run(init: WorkerInit): Promise<void> {
       if (reply) {
         const at = io.reply(i, reply);
         if (at < 0) counters[C.sendErrors] = (counters[C.sendErrors] as number) + 1;
-        else if (stampAt >= 0 && stampAt + 8 <= reply.byteLength) stamps.push(at + stampAt);
+        else if (stampAt >= 0 && stampAt + 8 <= reply.byteLength) {
+          if (stamps.length === 0) firstStampK = io.pending - 1;
+          stamps.push(at + stampAt);
+        }
       }
     }
     if (datagrams > 0) {
@@ -221,12 +236,39 @@ async function run(init: WorkerInit): Promise<void> {
       const queuedBytes = io.pendingBytes;
       counters[C.datagramsOut] = (counters[C.datagramsOut] as number) + queued;
       counters[C.bytesOut] = (counters[C.bytesOut] as number) + queuedBytes;
+      let measure = false;
       if (stamps.length > 0) {
-        clock.read(now); // the transmit time: as late as possible, just before the send
+        clock.read(raw); // the transmit time: as late as possible, just before the send
+        now.sec = raw.sec;
+        now.nsec = raw.nsec + sendDelayNs;
+        if (now.nsec >= 1e9) {
+          now.sec += 1;
+          now.nsec -= 1e9;
+        }
         for (const at of stamps) writeNtpTime(io.bytes, at, now);
         stamps.length = 0;
+        const ms = performance.now();
+        if (ms - lastTxStampMs >= 2) {
+          lastTxStampMs = ms;
+          io.requestTxStamp(firstStampK);
+          measure = true;
+        }
       }
       const r = io.flush();
+      if (measure && io.readTxStamp(tx)) {
+        counters[C.txTimestamps] = (counters[C.txTimestamps] as number) + 1;
+        const d = (tx.sec - raw.sec) * 1e9 + (tx.nsec - raw.nsec);
+        if (d >= 0 && d < 1e6) {
+          delays[delayAt] = d;
+          delayAt = (delayAt + 1) & 63;
+          if (++delayCount >= 8) {
+            let min = Number.POSITIVE_INFINITY;
+            for (const x of delays) if (x < min) min = x;
+            sendDelayNs = Math.round(min);
+            counters[C.sendDelayNs] = sendDelayNs;
+          }
+        }
+      }
       if (r.failed > 0) {
         counters[C.datagramsOut] = (counters[C.datagramsOut] as number) - r.failed;
         counters[C.bytesOut] = (counters[C.bytesOut] as number) - (queuedBytes - r.bytes);

@@ -1,9 +1,12 @@
 /**
  * The batched UDP engine: a UDP server whose datagrams are received and answered in batches (recvmmsg(2) and
  * sendmmsg(2), up to 64 per call) by worker threads, one SO_REUSEPORT socket each, running a plain handler
- * function ({@link DatagramHandlerSpec}) on every datagram. The kernel hashes each client's address and port
- * to one socket, so a client always lands on the same worker (its rate-limit state stays in one place), and
- * every datagram carries its kernel receive timestamp (SO_TIMESTAMPNS).
+ * function ({@link DatagramHandlerSpec}) on every datagram. A classic BPF program on the SO_REUSEPORT group
+ * (SO_ATTACH_REUSEPORT_CBPF) picks the socket from the client's address alone (IPv6: its /64), so a client
+ * always lands on the same worker whatever source port it uses (its rate-limit state stays in one place;
+ * without the program the kernel hashes addresses and ports). Every datagram carries its kernel receive
+ * timestamp (SO_TIMESTAMPING, else SO_TIMESTAMPNS), and a reply can ask for a transmit time written just
+ * before sendmmsg, corrected by the send-path delay the kernel's transmit timestamps measure.
  *
  * - The main thread creates, configures and binds the sockets, so bind errors surface in `listen()` and the
  *   address is known when it resolves; the workers only run the loop. A worker that dies is reported
@@ -54,7 +57,9 @@ import { ffiAvailable } from './ffi.js';
 import { type PacketTime, realtimeClock, writeNtpTime } from './realtime.js';
 import { encodeSockaddr } from './sockaddr.js';
 import {
+  attachReuseportCbpf,
   bindFd,
+  type CbpfInstruction,
   closeFd,
   errnoName,
   ioctlBuffer,
@@ -99,7 +104,7 @@ export interface UdpEngineOptions {
   datapath?: 'auto' | Datapath;
   /** Forwarded datagrams per worker in flight to the main thread before more are dropped. @default 4096 */
   forwardLimit?: number;
-  /** How long the workers may take to load the handler and start, in ms. @default 10000 */
+  /** How long the workers may take to load the handler and start, in ms. @default 30000 */
   startTimeout?: number;
   /** Start a worker again when it dies. @default true */
   restart?: boolean;
@@ -119,7 +124,7 @@ export const UDP_ENGINE_DEFAULTS = {
   sendBufferSize: 0,
   datapath: 'auto',
   forwardLimit: 4096,
-  startTimeout: 10_000,
+  startTimeout: 30_000,
   restart: true,
   closeTimeout: 2000,
 } as const;
@@ -156,6 +161,13 @@ export interface UdpEngineStats {
   /** recvmmsg calls that returned datagrams, and the largest batch seen. */
   batches: number;
   maxBatch: number;
+  /** Kernel transmit timestamps read (to measure the send path; at most one per worker every 2 ms). */
+  txTimestamps: number;
+  /**
+   * The time from reading a late transmit stamp to the kernel's transmit timestamp, as added to those
+   * stamps (the largest over the workers), in ns.
+   */
+  sendDelayNs: number;
   /** Workers started again after they died. */
   restarts: number;
   /** The handler's own counters, summed over the workers by name. */
@@ -191,6 +203,8 @@ export interface UdpEngineEvents {
 interface Slot {
   index: number;
   fd: number;
+  /** The socket was closed (once its worker stopped using it). */
+  fdClosed: boolean;
   worker: Worker | undefined;
   counters: Float64Array;
   control: Int32Array;
@@ -217,6 +231,33 @@ interface Checked {
   forwardLimit: number;
   startTimeout: number;
   restart: boolean;
+}
+
+/** SKF_NET_OFF: classic BPF loads relative to the network (IP) header. */
+const NET = -0x100000;
+
+/**
+ * The SO_REUSEPORT steering program: the worker index from the client's address alone (IPv4: the address;
+ * IPv6: its /64, the way the SNTP rate limiter keys clients), so every request of one client reaches the same
+ * worker whatever source port it uses. The kernel's default hash takes the ports too, and clients that open a
+ * fresh socket per query (chrony, ntpdate, soket's own) would spread over the workers.
+ */
+function steeringProgram(workers: number): CbpfInstruction[] {
+  return [
+    [0x30, 0, 0, NET], // ldb [net + 0]: version and header length
+    [0x74, 0, 0, 4], // rsh #4: the IP version
+    [0x15, 2, 0, 6], // jeq #6 → 5, else → 3
+    [0x20, 0, 0, NET + 12], // ld [net + 12]: IPv4 source address
+    [0x05, 0, 0, 4], // ja → 9
+    [0x20, 0, 0, NET + 8], // ld [net + 8]: IPv6 source, first 32 bits
+    [0x07, 0, 0, 0], // tax
+    [0x20, 0, 0, NET + 12], // ld [net + 12]: the next 32 bits (the /64 ends here)
+    [0xac, 0, 0, 0], // xor x
+    [0x24, 0, 0, 0x9e3779b1], // mul (Fibonacci hashing)
+    [0x74, 0, 0, 16], // rsh #16
+    [0x94, 0, 0, workers], // mod #workers
+    [0x16, 0, 0, 0], // ret a: the socket's index in the group
+  ];
 }
 
 /** How long a worker's blocking receive waits before it lets its event loop run, in ms. */
@@ -375,6 +416,7 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
   #fallbackNames: string[] = [];
   #open = false;
   #kernelDrops = 0;
+  #steering: 'address' | 'flow' | 'none' = 'none';
   /** The last messages broadcast, replayed to a worker that is started again. */
   #broadcasts: unknown[] = [];
 
@@ -394,6 +436,14 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
     return this.#datapath;
   }
 
+  /**
+   * How datagrams are spread over the workers: `address` (a BPF program on the SO_REUSEPORT group: one
+   * client address, one worker), `flow` (the kernel's hash of addresses and ports), `none` (one worker).
+   */
+  get steering(): 'address' | 'flow' | 'none' {
+    return this.#steering;
+  }
+
   /** Why the engine fell back to `dgram`, when it did. */
   get fallbackReason(): string | undefined {
     return this.#fallbackReason;
@@ -405,7 +455,8 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
     const handler: Record<string, number> = {};
     const add = (counters: Float64Array, names: string[]) => {
       for (let i = 0; i < HANDLER_BASE; i++) {
-        if (i === C.maxBatch) total[i] = Math.max(total[i] as number, counters[i] as number);
+        if (i === C.maxBatch || i === C.sendDelayNs)
+          total[i] = Math.max(total[i] as number, counters[i] as number);
         else total[i] = (total[i] as number) + (counters[i] as number);
       }
       names.forEach((name, slot) => {
@@ -440,6 +491,8 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
       kernelTimestamps: total[C.kernelTimestamps] as number,
       batches: total[C.batches] as number,
       maxBatch: total[C.maxBatch] as number,
+      txTimestamps: total[C.txTimestamps] as number,
+      sendDelayNs: total[C.sendDelayNs] as number,
       restarts,
       handler,
     };
@@ -540,7 +593,15 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
           };
           if (o.family === 6) set(k.IPPROTO_IPV6, k.IPV6_V6ONLY, o.ipv6Only ? 1 : 0, 'IPV6_V6ONLY');
           if (o.workers > 1) set(k.SOL_SOCKET, k.SO_REUSEPORT as number, 1, 'SO_REUSEPORT');
-          set(k.SOL_SOCKET, lc.SO_TIMESTAMPNS, 1, 'SO_TIMESTAMPNS');
+          // Software receive timestamps as SCM_TIMESTAMPING (also reporting the transmit timestamps a reply
+          // asks for with a control message); SO_TIMESTAMPNS where the kernel refuses that.
+          const ts = setsockoptInt(
+            fd,
+            k.SOL_SOCKET,
+            lc.SO_TIMESTAMPING,
+            lc.SOF_TIMESTAMPING_RX_SOFTWARE | lc.SOF_TIMESTAMPING_SOFTWARE | lc.SOF_TIMESTAMPING_OPT_TSONLY,
+          );
+          if (!ts.ok) set(k.SOL_SOCKET, lc.SO_TIMESTAMPNS, 1, 'SO_TIMESTAMPNS');
           set(k.SOL_SOCKET, lc.SO_RXQ_OVFL, 1, 'SO_RXQ_OVFL');
           if (o.receiveBufferSize > 0) set(k.SOL_SOCKET, k.SO_RCVBUF, o.receiveBufferSize, 'SO_RCVBUF');
           if (o.sendBufferSize > 0) set(k.SOL_SOCKET, k.SO_SNDBUF, o.sendBufferSize, 'SO_SNDBUF');
@@ -565,6 +626,15 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
             );
           }
         }
+        if (o.workers > 1) {
+          const steer = attachReuseportCbpf(fds[0] as number, steeringProgram(o.workers));
+          this.#steering = steer.ok ? 'address' : 'flow';
+          if (!steer.ok) {
+            debug('udp', 'engine: per-address steering refused; the kernel hashes by address and port', {
+              error: errnoName(steer.errno),
+            });
+          }
+        }
         bound = { family: o.family, address: localAddressOf(fds[0] as number).address, port };
         this.#slots = fds.map((fd, index) => {
           const countersBuffer = new SharedArrayBuffer(COUNTER_WORDS * 8);
@@ -572,6 +642,7 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
           return {
             index,
             fd,
+            fdClosed: false,
             worker: undefined,
             counters: new Float64Array(countersBuffer),
             control: new Int32Array(controlBuffer),
@@ -680,6 +751,8 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
             break;
           case 'stopped':
             slot.stopped = true;
+            // The worker is out of its loop and will not touch the socket again: free the port at once.
+            if (this.closing) this.#closeSlotFd(slot);
             break;
         }
       });
@@ -732,6 +805,12 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
     Atomics.sub(slot.control, CONTROL.inFlight, items.length);
   }
 
+  #closeSlotFd(slot: Slot): void {
+    if (slot.fdClosed) return;
+    slot.fdClosed = true;
+    closeFd(slot.fd);
+  }
+
   async #stopWorkers(timeout: number): Promise<void> {
     for (const s of this.#slots) {
       if (s.restartTimer) clearTimeout(s.restartTimer);
@@ -753,7 +832,7 @@ export class UdpEngine extends ServerLifecycle<UdpEngineStats, InetAddress, UdpE
       await Promise.all(this.#slots.map((s) => s.worker?.terminate()));
       await all;
     }
-    for (const s of this.#slots) closeFd(s.fd);
+    for (const s of this.#slots) this.#closeSlotFd(s);
   }
 
   async #startDgram(): Promise<InetAddress> {

@@ -34,7 +34,10 @@ async function engine(
 }
 
 /** A client socket with an inbox. */
-async function client(family: 4 | 6 = 4): Promise<{
+async function client(
+  family: 4 | 6 = 4,
+  local: string = family === 6 ? '::1' : '127.0.0.1',
+): Promise<{
   socket: dgram.Socket;
   send(port: number, data: string | Uint8Array, host?: string): void;
   next(): Promise<Buffer>;
@@ -42,7 +45,7 @@ async function client(family: 4 | 6 = 4): Promise<{
 }> {
   const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
   sockets.push(socket);
-  await new Promise<void>((resolve) => socket.bind(0, family === 6 ? '::1' : '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => socket.bind(0, local, resolve));
   const inbox: Buffer[] = [];
   const waiters: Array<(b: Buffer) => void> = [];
   socket.on('message', (b) => {
@@ -227,20 +230,23 @@ describe('UDP engine, batched only', () => {
     return false;
   };
 
-  test('SO_REUSEPORT: one client always lands on the same worker; many clients spread over the workers', async (t) => {
+  test('SO_REUSEPORT steered by client address: one address, one worker, whatever its ports; addresses spread', async (t) => {
     if (!need(t)) return;
     const e = await engine('batched', { workers: 2 }, { module: FIXTURE, export: 'whoAmI' });
-    const seen = new Set<string>();
-    const clients = await Promise.all(Array.from({ length: 32 }, () => client()));
-    for (const c of clients) {
-      const mine = new Set<string>();
-      for (let i = 0; i < 5; i++) {
-        c.send(e.address.port, `${i}`);
-        mine.add((await c.next()).toString().split(' ')[0] as string);
-      }
-      assert.equal(mine.size, 1, 'one client, one worker');
-      seen.add([...mine][0] as string);
+    assert.equal(e.steering, 'address');
+    const ask = async (c: Awaited<ReturnType<typeof client>>) => {
+      c.send(e.address.port, 'x');
+      return (await c.next()).toString().split(' ')[0] as string;
+    };
+    // one address, 16 source ports (a client that opens a socket per query): always the same worker
+    const same = new Set<string>();
+    for (const c of await Promise.all(Array.from({ length: 16 }, () => client(4, '127.0.0.1')))) {
+      for (let i = 0; i < 3; i++) same.add(await ask(c));
     }
+    assert.equal(same.size, 1, 'one client address, one worker');
+    // 32 addresses of 127/8: both workers
+    const seen = new Set<string>();
+    for (let i = 2; i < 34; i++) seen.add(await ask(await client(4, `127.0.0.${i}`)));
     assert.deepEqual([...seen].sort(), ['worker=0', 'worker=1']);
   });
 
