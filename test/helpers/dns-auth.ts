@@ -218,14 +218,14 @@ export function authToolsMissing(): string | undefined {
   return undefined;
 }
 
-/** Start named with the two signed zones on a free port. Resolves once it serves them. */
-export async function startAuthServer(): Promise<AuthServer> {
+/** Start named with the two signed zones on a free port (or `port`). Resolves once it serves them. */
+export async function startAuthServer(options: { port?: number } = {}): Promise<AuthServer> {
   const dir = mkdtempSync(join(tmpdir(), 'soket-named-'));
   try {
     const zone = signZone(dir, AUTH_ZONE.zone, zoneText(), true);
     const nsec = signZone(dir, AUTH_ZONE.nsecZone, nsecZoneText(), false);
     for (let attempt = 0; ; attempt++) {
-      const port = await freeTcpUdpPort();
+      const port = options.port ?? (await freeTcpUdpPort());
       writeFileSync(
         join(dir, 'named.conf'),
         `options {
@@ -274,7 +274,7 @@ zone "${AUTH_ZONE.nsecZone}" { type primary; file "${nsec}"; };
       };
       if (!started || !/zone soket\.test\/IN: loaded/.test(log)) {
         await stop();
-        if (attempt < 3 && /address in use/i.test(log)) continue;
+        if (attempt < 3 && options.port === undefined && /address in use/i.test(log)) continue;
         throw new Error(`named did not start: ${log.slice(-2000)}`);
       }
       return {

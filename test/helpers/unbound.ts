@@ -35,6 +35,8 @@ export interface Unbound {
 export interface UnboundOptions {
   /** The authoritative server for everything (`127.0.0.1:PORT`). */
   upstream: string;
+  /** Fixed ports (UDP/TCP, DoT, DoH) instead of free ones. */
+  ports?: { dns: number; tls: number; https: number };
 }
 
 function makeCert(dir: string, name: string, cn: string): { cert: string; key: string } {
@@ -75,9 +77,9 @@ export async function startUnbound(options: UnboundOptions): Promise<Unbound> {
     const other = makeCert(dir, 'other', servername);
     const [upHost, upPort] = options.upstream.split(':') as [string, string];
     for (let attempt = 0; ; attempt++) {
-      const port = await freeTcpUdpPort();
-      const tlsPort = await freeTcpPort();
-      const httpsPort = await freeTcpPort();
+      const port = options.ports?.dns ?? (await freeTcpUdpPort());
+      const tlsPort = options.ports?.tls ?? (await freeTcpPort());
+      const httpsPort = options.ports?.https ?? (await freeTcpPort());
       writeFileSync(
         join(dir, 'unbound.conf'),
         `server:
@@ -154,7 +156,8 @@ remote-control:
       };
       if (!started) {
         await stop();
-        if (attempt < 3 && /address already in use|could not open ports/i.test(log)) continue;
+        if (attempt < 3 && !options.ports && /address already in use|could not open ports/i.test(log))
+          continue;
         throw new Error(`unbound did not start: ${log.slice(-2000)}`);
       }
       return {
