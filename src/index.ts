@@ -441,7 +441,12 @@ export {
   NtsNakError,
   type NtsSession,
 } from './ntp/nts-client.js';
-export { NTS_COOKIE_DEFAULTS, NtsCookieKeys, type NtsCookieKeysOptions } from './ntp/nts-cookies.js';
+export {
+  NTS_COOKIE_DEFAULTS,
+  NtsCookieKeys,
+  type NtsCookieKeysOptions,
+  type NtsCookieKeysState,
+} from './ntp/nts-cookies.js';
 export {
   NTS_KE_DEFAULTS,
   type NtsKeResult,
