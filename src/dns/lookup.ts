@@ -294,9 +294,9 @@ function tryNext(err: unknown): boolean {
   );
 }
 
-/** Whether an answer ends a search: anything but NXDOMAIN and an empty NOERROR. */
+/** Whether an answer ends a search: anything but NXDOMAIN, SERVFAIL and an empty NOERROR (as glibc's res_search). */
 function searchStops(r: DnsResponse): boolean {
-  if (r.message.rcode === 'NXDOMAIN') return false;
+  if (r.message.rcode === 'NXDOMAIN' || r.message.rcode === 'SERVFAIL') return false;
   return !(r.message.rcode === 'NOERROR' && r.message.answer.length === 0);
 }
 
