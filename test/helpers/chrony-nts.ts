@@ -137,14 +137,14 @@ export async function startChronyNtsServer(
   };
   try {
     let up = false;
-    for (let i = 0; i < 100 && child.exitCode === null; i++) {
+    for (let i = 0; i < 300 && child.exitCode === null; i++) {
       if (await rawNtpExchange(ntpPort, clientRequest(), 100)) {
         up = true;
         break;
       }
     }
     if (!up) throw new Error('no NTP answer');
-    await waitListeningPassive(ntsPort, 10_000);
+    await waitListeningPassive(ntsPort, 30_000);
   } catch (err) {
     await stop();
     throw new Error(
