@@ -21,13 +21,13 @@
  *
  * `NTP_FLOOD_SOKET=/path/to/soket.cjs` runs another build of soket (e.g. a checkout before the fix).
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { clientRequest, startChronyServer } from '../test/helpers/chrony.js';
 import { findExecutable } from '../test/helpers/peers.js';
-import { mdTable, median, parseKeyValues, ROOT, type Scenario, SOKET_BIN } from './lib.js';
+import { mdTable, median, parseKeyValues, type Scenario, SOKET_BIN } from './lib.js';
+import { ntpfloodCommand } from './ntpflood.js';
 
 const PHASES = [
   { name: 'fill (100k new sources)', first: 0, count: 100_000, rate: 10_000 },
@@ -37,24 +37,6 @@ const LEGIT_EVERY_MS = 2000;
 const LEGIT_SOURCES = 8;
 const QUIET_SAMPLES = 16;
 const CHRONY_LIMITS = ['ratelimit interval 1 burst 8 leak 4', 'clientloglimit 16777216'];
-
-/** The flood sender: the C one built into the temp directory, else the Python fallback. */
-function sender(): { argv: string[]; what: string } {
-  const src = `${ROOT}bench/ntpflood.c`;
-  const cc = findExecutable('cc') ?? findExecutable('gcc');
-  if (cc) {
-    const out = `${os.tmpdir()}/soket-bench-ntpflood`;
-    try {
-      if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
-        execFileSync(cc, ['-O2', '-o', out, src], { stdio: 'pipe' });
-      }
-      return { argv: [out], what: 'bench/ntpflood.c' };
-    } catch {
-      // fall through to Python
-    }
-  }
-  return { argv: ['python3', `${ROOT}bench/ntpflood.py`], what: 'bench/ntpflood.py (no C compiler)' };
-}
 
 interface Flood {
   sent: number;
@@ -254,7 +236,7 @@ const scenario: Scenario = {
   async run() {
     const chronyd = findExecutable('chronyd');
     if (!chronyd) return 'Skipped: chronyd is not installed (apt-get install chrony).';
-    const { argv, what } = sender();
+    const { argv, what } = ntpfloodCommand();
     const soketBin = process.env.NTP_FLOOD_SOKET ?? SOKET_BIN;
     const runs: ServerRun[] = [];
     {
