@@ -15,10 +15,10 @@ import {
 } from '../../src/codec/nts-ke.js';
 import { manualClock } from '../../src/core/clock.js';
 import { NtsError, TlsError, ValidationError } from '../../src/core/errors.js';
+import { type CertificateBundle, createSelfSignedCertificate } from '../../src/net/tls-cert.js';
 import { NTS_COOKIE_LENGTH, NtsCookieKeys } from '../../src/ntp/nts-cookies.js';
 import { ntsKeyExchange } from '../../src/ntp/nts-ke-client.js';
 import { createNtsKeServer, type NtsKeServer } from '../../src/ntp/nts-ke-server.js';
-import { makeTestCertificate, type TestCertificate } from '../helpers/chrony-nts.js';
 
 const keys32 = () => ({ c2s: new Uint8Array(32).fill(1), s2c: new Uint8Array(32).fill(2) });
 
@@ -101,18 +101,18 @@ describe('NTS cookie keys', () => {
 });
 
 describe('NTS-KE client ↔ server', () => {
-  let cert: TestCertificate;
+  let cert: CertificateBundle;
   let server: NtsKeServer;
   let selfSigned: NtsKeServer;
   before(async () => {
-    cert = makeTestCertificate();
+    // a certificate made beforehand, as an operator's would be: names nts.test and 127.0.0.1
+    cert = await createSelfSignedCertificate({ hosts: ['nts.test', '127.0.0.1'] });
     server = await createNtsKeServer({ port: 0, cert: cert.cert, key: cert.key, ntpPort: 11123 });
     selfSigned = await createNtsKeServer({ port: 0, ntpServer: '127.0.0.2' });
   });
   after(async () => {
     await server?.close();
     await selfSigned?.close();
-    cert?.remove();
   });
 
   test('a key exchange: 8 cookies, keys from the exporter, the NTP port announced', async () => {
