@@ -85,7 +85,16 @@ export function sntpStatsFromEngine(handler: Record<string, number>, sendErrors:
  */
 export const sntp: DatagramHandlerFactory<SntpEngineConfig> = (config, context): DatagramHandlerInstance => {
   const { warmUp = 200, ...options } = config ?? {};
-  const responder = new SntpResponder({ ...options, clock: context.clock });
+  const real = context.clock;
+  // For a plain 48-byte request the responder's own transmit time is overwritten just before the send, so it
+  // need not read the clock: during such a request its clock returns the receive time. Authenticated replies
+  // are sealed with the responder's transmit time inside it, so for those it reads the real clock.
+  let cached = Number.NaN;
+  const clock = {
+    now: () => (Number.isNaN(cached) ? real.now() : cached),
+    monotonic: () => real.monotonic(),
+  };
+  const responder = new SntpResponder({ ...options, clock });
   // Run the reply path before serving, so V8 has compiled it before a client's first request (which would
   // otherwise be answered late); these requests are neither counted nor rate-limited.
   const probe = new Uint8Array(NTP_HEADER_LENGTH);
@@ -93,14 +102,33 @@ export const sntp: DatagramHandlerFactory<SntpEngineConfig> = (config, context):
     probe.fill(0);
     probe[0] = 0x23;
     probe[47] = i & 0xff;
-    responder.respond(probe, '127.0.0.1', 1, context.clock.now(), false);
+    responder.respond(probe, '127.0.0.1', 1, real.now(), false);
   }
   responder.resetStats();
   const timer = setInterval(() => responder.refresh(), 1000);
   timer.unref();
+  // Without a rate limit the client's address is not needed: do not build its text.
+  const limited = responder.rateInterval !== undefined;
+  const flat: Record<string, number> = {};
+  const dotted = new Map<string, Map<string, string>>();
+  const name = (key: string, k: string): string => {
+    let group = dotted.get(key);
+    if (group === undefined) dotted.set(key, (group = new Map()));
+    let n = group.get(k);
+    if (n === undefined) group.set(k, (n = `${key}.${k}`));
+    return n;
+  };
   return {
     handle(request, peer, received) {
-      const reply = responder.respond(request, peer.address, peer.port, packetTimeMs(received));
+      const rxMs = packetTimeMs(received);
+      const plain = request.byteLength === NTP_HEADER_LENGTH;
+      if (plain) cached = rxMs;
+      let reply: Uint8Array | undefined;
+      try {
+        reply = responder.respond(request, limited ? peer.address : '', peer.port, rxMs);
+      } finally {
+        cached = Number.NaN;
+      }
       // A plain answer (not a KoD, which has stratum 0; not sealed, which is longer): exact T2, late T3.
       if (reply && reply.byteLength === NTP_HEADER_LENGTH && reply[1] !== 0) {
         writeNtpTime(reply, 32, received);
@@ -108,7 +136,18 @@ export const sntp: DatagramHandlerFactory<SntpEngineConfig> = (config, context):
       }
       return reply;
     },
-    counters: () => flattenSntpStats(responder.stats),
+    counters: () => {
+      const s = responder.stats as unknown as Record<string, unknown>;
+      for (const key in s) {
+        const v = s[key];
+        if (typeof v === 'number') flat[key] = v;
+        else if (v && typeof v === 'object') {
+          const inner = v as Record<string, unknown>;
+          for (const k in inner) if (typeof inner[k] === 'number') flat[name(key, k)] = inner[k] as number;
+        }
+      }
+      return flat;
+    },
     close: () => clearInterval(timer),
   };
 };
