@@ -172,11 +172,9 @@ describe('RDATA known answers (presentation as dig shows it)', () => {
     );
     assert.match(rdataText(decodeRdata('RRSIG', far), far), / 21000101000000 /);
     // RFC 4034 §4.3's example NSEC bit map: A MX RRSIG NSEC TYPE1234.
-    const nsec = hex(
-      `${wire('host.example.com')}0006400100000003 041b${'00'.repeat(26)}20`,
-    );
+    const nsec = hex(`${wire('host.example.com')}0006400100000003 041b${'00'.repeat(26)}20`);
     assert.equal(text('NSEC', nsec), 'host.example.com. A MX RRSIG NSEC TYPE1234');
-    const nsec3 = hex('01000000' + '04aabbccdd' + '14' + '0'.repeat(40) + '0006400000000002');
+    const nsec3 = hex(`0100000004aabbccdd14${'0'.repeat(40)}0006400000000002`);
     assert.equal(text('NSEC3', nsec3), `1 0 0 AABBCCDD ${'0'.repeat(32)} A RRSIG`);
     assert.equal(text('NSEC3PARAM', hex('01000000' + '00')), '1 0 0 -');
     assert.equal(text('NSEC3PARAM', hex('0101000a04aabbccdd')), '1 1 10 AABBCCDD');
@@ -441,7 +439,7 @@ describe('DNS decoder against hostile input: BadPacketError, never a crash', () 
     ],
     [
       'two OPT records',
-      hex('000181800000000000000002' + '0000290200000000000000'.repeat(2)),
+      hex(`000181800000000000000002${'0000290200000000000000'.repeat(2)}`),
       /a second OPT record/,
     ],
     [

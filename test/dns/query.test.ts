@@ -160,7 +160,7 @@ describe('dnsQuery against servers that misbehave', () => {
       (e: Error) =>
         e instanceof TimeoutError &&
         e.message ===
-          'Name lookup of www.example.test. (A query to ' + s.server + ') timed out after 300 ms (3 tries)',
+          `Name lookup of www.example.test. (A query to ${s.server}) timed out after 300 ms (3 tries)`,
     );
     assert.equal(s.udpQueries(), 3);
     await assert.rejects(
