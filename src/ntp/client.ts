@@ -71,7 +71,7 @@ import {
 } from '../core/validate.js';
 import { dgramKernelStamps } from '../platform/dgram-timestamps.js';
 import { realtimeClock } from '../platform/realtime.js';
-import { NtsClient, type NtsClientOptions, NtsNakError, ntsClientFor } from './nts-client.js';
+import { type NtsClient, type NtsClientOptions, NtsNakError, ntsClientFor } from './nts-client.js';
 import type { AuthMode, ReplyAuthCheck, RequestAuthenticator } from './request-auth.js';
 import { type SymmetricKey, symmetricAuthenticator } from './symmetric-key.js';
 
@@ -315,19 +315,10 @@ export async function sntpQuery(server: string, options: SntpQueryOptions = {}):
   const checked = checkQueryOptions(options);
   const deadline = new Deadline(checked.timeout, server);
   if (checked.nts) {
-    return queryNts(ntsClientFor(server, ntsWithPort(checked.nts, options.port)), checked, options, deadline);
+    return queryNts(ntsClientFor(server, checked.nts, options.port), checked, options, deadline);
   }
   const target = await resolveServer(server, options, deadline);
   return queryResolved(target, checked, options.signal, deadline);
-}
-
-/** @internal With NTS, `port` is the NTS-KE port. */
-export function ntsWithPort(
-  nts: true | NtsClientOptions | NtsClient,
-  port: number | undefined,
-): true | NtsClientOptions | NtsClient {
-  if (port === undefined || nts instanceof NtsClient) return nts;
-  return nts === true ? { port } : nts.port === undefined ? { ...nts, port } : nts;
 }
 
 /**

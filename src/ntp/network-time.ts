@@ -22,7 +22,6 @@ import {
 import { parseHostPort, parseInteger } from '../core/validate.js';
 import {
   checkQueryOptions,
-  ntsWithPort,
   queryNts,
   queryResolved,
   resolveServer,
@@ -136,7 +135,7 @@ export async function getNetworkTime(
       let nts: NtsClient | undefined;
       try {
         // With NTS the server is the NTS-KE server; its client (and cookies) serve every sample.
-        if (checked.nts) nts = ntsClientFor(server, ntsWithPort(checked.nts, options.port));
+        if (checked.nts) nts = ntsClientFor(server, checked.nts, options.port);
         else target = await resolveServer(server, options, new Deadline(checked.timeout, server));
       } catch (err) {
         if (err instanceof AbortError || err instanceof ValidationError) throw err;

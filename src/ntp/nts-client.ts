@@ -18,7 +18,6 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import {
   concat,
   decodeNtpExtensionFields,
@@ -381,6 +380,7 @@ const clientCache = new WeakMap<object, Map<string, NtsClient>>();
  *
  * @param server - the NTS-KE server, `HOST[:PORT]`
  * @param nts - `true`, TLS options, or a client
+ * @param port - the NTS-KE port when `server` has none and the options name none (a query's `port`)
  * @returns the client
  * @throws {ValidationError} for an NtsClient of another server, or options that are not an object
  * @example
@@ -389,7 +389,11 @@ const clientCache = new WeakMap<object, Map<string, NtsClient>>();
  * ntsClientFor('127.0.0.1:4460', options) === ntsClientFor('127.0.0.1:4460', options); // true
  * ```
  */
-export function ntsClientFor(server: string, nts: true | NtsClientOptions | NtsClient): NtsClient {
+export function ntsClientFor(
+  server: string,
+  nts: true | NtsClientOptions | NtsClient,
+  port?: number,
+): NtsClient {
   if (nts instanceof NtsClient) {
     const { host, port } = parseHostPort(server, { defaultPort: nts.port });
     if (host !== nts.host || port !== nts.port) {
@@ -397,7 +401,7 @@ export function ntsClientFor(server: string, nts: true | NtsClientOptions | NtsC
     }
     return nts;
   }
-  if (nts === true) return new NtsClient(server);
+  if (nts === true) return new NtsClient(server, port === undefined ? {} : { port });
   if (typeof nts !== 'object' || nts === null) {
     throw new ValidationError(
       'Invalid nts option: expected true, TLS options ({ ca, servername, pin }) or an NtsClient',
@@ -408,10 +412,11 @@ export function ntsClientFor(server: string, nts: true | NtsClientOptions | NtsC
     byServer = new Map();
     clientCache.set(nts, byServer);
   }
-  let client = byServer.get(server);
+  const key = `${server}|${port ?? ''}`;
+  let client = byServer.get(key);
   if (!client) {
-    client = new NtsClient(server, nts);
-    byServer.set(server, client);
+    client = new NtsClient(server, port !== undefined && nts.port === undefined ? { ...nts, port } : nts);
+    byServer.set(key, client);
   }
   return client;
 }

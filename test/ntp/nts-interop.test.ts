@@ -154,6 +154,17 @@ describe('soket client ↔ soket server', () => {
     assert.equal(ntp.stats().auth?.naks, 1);
   });
 
+  test('the same nts options object across calls (a watch loop) keeps the client and its cookies', async () => {
+    const { ke } = await soketServers();
+    const nts = { ca: ke.certificate.cert };
+    const port = ke.address.port;
+    const a = await sntpQuery('127.0.0.1', { nts, port, timeout: 3000 });
+    const b = await getNetworkTime(['127.0.0.1'], { nts, port, samples: 1, timeout: 3000 });
+    assert.equal(a.nts?.keyExchanged, true);
+    assert.equal(b.servers[0]?.best?.nts?.keyExchanged, false, 'cookies from the first call');
+    assert.equal(ke.stats().keyExchanges, 1);
+  });
+
   test('an untrusted certificate: TlsError, nothing sent over NTP', async () => {
     const { ntp, ke } = await soketServers();
     await assert.rejects(sntpQuery(`127.0.0.1:${ke.address.port}`, { nts: true, timeout: 3000 }), {
