@@ -175,7 +175,7 @@ async function startSoket(bin: string): Promise<{ port: number; child: ChildProc
     let buf = '';
     child.stderr?.on('data', (b: Buffer) => {
       buf += b;
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(buf);
+      const m = /[Ll]istening on 127\.0\.0\.1:(\d+)/.exec(buf);
       if (m) resolve(Number(m[1]));
     });
     child.once('exit', (code) => reject(new Error(`soket ntp serve exited (${code}): ${buf}`)));

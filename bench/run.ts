@@ -8,7 +8,10 @@ import { pathToFileURL } from 'node:url';
 import { machine, type Scenario, SOKET_BIN, writeSection } from './lib.js';
 
 const dir = new URL('.', import.meta.url);
-const wanted = process.argv.slice(2);
+// scenario names; `--name value` options are left to the scenarios (e.g. `soak --minutes 2`)
+const wanted = process.argv
+  .slice(2)
+  .filter((a, i, all) => !a.startsWith('--') && !(all[i - 1]?.startsWith('--') ?? false));
 if (!existsSync(SOKET_BIN)) {
   console.error('bench: dist/soket.cjs is missing; run `npm run build` first');
   process.exit(2);

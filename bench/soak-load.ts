@@ -5,8 +5,8 @@
  * - slowloris: SLOW connections held open, each trickling one byte every 5 s;
  * - RST storms: connections opened, written to, and reset (RST, not FIN) at once, 50 every 100 ms;
  * - connect floods: 300 connections opened and closed at once every 2 s;
- * - bulk garbage: 16 connections writing random bytes, half of them never reading the echo (the server must
- *   apply backpressure, not buffer), recreated every 30 s;
+ * - bulk garbage: 16 connections writing random bytes, half at ~1.3 MB/s reading the echo, half as fast as the
+ *   server takes it and never reading the echo (the server must push back, not buffer), recreated every 30 s;
  * - UDP floods from many sources: 64 sockets on 127.0.1.1–127.0.1.64 sending random datagrams (1–1400 bytes)
  *   to the UDP echo server and to the SNTP server;
  * - SNTP floods of new sources (bench/ntpflood, each request from a new 127/8 address) and one source far over
@@ -115,11 +115,21 @@ function startBulk(): void {
     if (reads) s.on('data', () => undefined);
     else s.pause();
     const chunk = randomBytes(64 * 1024);
-    const pump = () => {
-      while (running() && !s.destroyed && s.write(chunk)) counters.bulkBytes += chunk.length;
-    };
-    s.on('drain', pump);
-    s.once('connect', pump);
+    if (reads) {
+      // garbage at ~1.3 MB/s per connection, its echo read and thrown away
+      const t = setInterval(() => {
+        if (!running() || s.destroyed) clearInterval(t);
+        else if (s.write(chunk)) counters.bulkBytes += chunk.length;
+      }, 50);
+      s.once('close', () => clearInterval(t));
+    } else {
+      // as fast as the server takes it, never reading the echo: it must push back, not buffer
+      const pump = () => {
+        while (running() && !s.destroyed && s.write(chunk)) counters.bulkBytes += chunk.length;
+      };
+      s.on('drain', pump);
+      s.once('connect', pump);
+    }
     bulk.push(s);
   }
 }

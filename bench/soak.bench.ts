@@ -42,7 +42,7 @@ async function start(name: string, args: string[]): Promise<Server> {
     let buf = '';
     const onData = (b: Buffer) => {
       buf += b;
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(buf);
+      const m = /[Ll]istening on 127\.0\.0\.1:(\d+)/.exec(buf);
       if (m) {
         // keep draining stderr: a server blocked on a full pipe would look like a server that stopped
         child.stderr?.off('data', onData);
