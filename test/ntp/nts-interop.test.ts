@@ -165,6 +165,35 @@ describe('soket client ↔ soket server', () => {
     assert.equal(ke.stats().keyExchanges, 1);
   });
 
+  test('rate limit: an authenticated client over its rate gets an authenticated RATE kiss-o’-death', async () => {
+    const cookieKeys = new NtsCookieKeys();
+    const ntp = await createSntpServer({
+      port: 0,
+      leap: 0,
+      nts: cookieKeys,
+      keys,
+      rateLimit: { burst: 1, interval: 60_000 },
+    });
+    stops.push(() => ntp.close());
+    const ke = await createNtsKeServer({ port: 0, cookieKeys, ntpPort: ntp.address.port });
+    stops.push(() => ke.close());
+    const nts = new NtsClient(`127.0.0.1:${ke.address.port}`, { ca: ke.certificate.cert });
+    assert.equal((await sntpQuery(nts.keServer, { nts, timeout: 3000 })).authenticated, 'nts');
+    await assert.rejects(sntpQuery(nts.keServer, { nts, timeout: 3000, retries: 0 }), { code: 'SOKET_KOD' });
+    assert.equal(nts.stats().rejected, 0, 'the KoD was authenticated, so it counts');
+    assert.equal(ntp.stats().kod, 1);
+    // a MAC'd client: the same, with the key's MAC on the KoD
+    const mac = await createSntpServer({ port: 0, leap: 0, keys, rateLimit: { burst: 1, interval: 60_000 } });
+    stops.push(() => mac.close());
+    await sntpQuery('127.0.0.1', { port: mac.address.port, key: key(2), timeout: 3000 });
+    await assert.rejects(
+      sntpQuery('127.0.0.1', { port: mac.address.port, key: key(2), timeout: 3000, retries: 0 }),
+      {
+        code: 'SOKET_KOD',
+      },
+    );
+  });
+
   test('an untrusted certificate: TlsError, nothing sent over NTP', async () => {
     const { ntp, ke } = await soketServers();
     await assert.rejects(sntpQuery(`127.0.0.1:${ke.address.port}`, { nts: true, timeout: 3000 }), {
