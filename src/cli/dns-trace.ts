@@ -14,10 +14,10 @@
 
 import { getServers } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { toSoketError, ValidationError } from '../core/errors.js';
+import { readInputFileSync } from '../core/input-file.js';
 import { escapeControl } from '../core/text.js';
 import { exclusive, formatHostPort, parseDuration, parseHostPort, parseInteger } from '../core/validate.js';
 import {
@@ -102,7 +102,8 @@ outcome, rcode, answer[], authority[], additional[], referral?, error?}, {event:
 
 function readText(path: string, what: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    // capped: a device or a huge file is refused, not read without end
+    return readInputFileSync(path, { maxBytes: 4 * 1024 * 1024, what }).toString('utf8');
   } catch (err) {
     throw new ValidationError(`Cannot read ${what} '${path}': ${toSoketError(err).message}`);
   }

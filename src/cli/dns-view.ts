@@ -11,10 +11,10 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ednsOptionText, type ResourceRecord, rdataText } from '../codec/dns.js';
 import { AbortError, type SoketError, TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
+import { readInputFileSync } from '../core/input-file.js';
 import { escapeControl } from '../core/text.js';
 import { exclusive, formatHostPort, parseDuration, parseHostPort, parseInteger } from '../core/validate.js';
 import {
@@ -171,7 +171,8 @@ export type DigEvent =
 
 function readPem(path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    // capped: a device or a huge file is refused, not read without end
+    return readInputFileSync(path, { maxBytes: 4 * 1024 * 1024, what: '--ca' }).toString('utf8');
   } catch (err) {
     throw new ValidationError(`Cannot read --ca '${path}': ${toSoketError(err).message}`);
   }

@@ -6,11 +6,10 @@
  *
  * @module
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { parseServices, type ServiceRecord } from '../codec/services.js';
 import { abortError } from '../core/deadline.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
-import { InputTooLargeError, readInputFile } from '../core/input-file.js';
+import { InputTooLargeError, readInputFile, readInputFileSync } from '../core/input-file.js';
 import { checkOptionsObject, checkString, parsePort } from '../core/validate.js';
 import { EMBEDDED_SERVICES } from './services-data.js';
 
@@ -107,23 +106,13 @@ function tooLarge(path: string): ValidationError {
   );
 }
 
-/** Read at most SERVICES_MAX_BYTES (+1 to tell) synchronously: a device or a huge file cannot make it grow. */
+/** Read at most SERVICES_MAX_BYTES synchronously: a device or a huge file cannot make it grow. */
 function readText(path: string): string {
-  const fd = openSync(path, 'r');
   try {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(64 * 1024);
-      const n = readSync(fd, chunk, 0, chunk.length, null);
-      if (n === 0) break;
-      size += n;
-      if (size > SERVICES_MAX_BYTES) throw new TooLarge();
-      chunks.push(chunk.subarray(0, n));
-    }
-    return Buffer.concat(chunks, size).toString('utf8');
-  } finally {
-    closeSync(fd);
+    return readInputFileSync(path, { maxBytes: SERVICES_MAX_BYTES, what: 'services file' }).toString('utf8');
+  } catch (err) {
+    if (err instanceof InputTooLargeError) throw new TooLarge();
+    throw err;
   }
 }
 

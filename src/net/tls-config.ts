@@ -6,9 +6,9 @@
  * @module
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { osErrorText, ValidationError } from '../core/errors.js';
+import { readInputFileSync } from '../core/input-file.js';
 import { checkTimeout } from '../core/validate.js';
 import {
   type CertificateInfo,
@@ -62,6 +62,9 @@ export interface PreparedTlsServer {
   warnings: string[];
 }
 
+/** The largest PEM file read (a certificate chain with its key is a few kB; a CA bundle about 200 kB). */
+const PEM_MAX_BYTES = 4 * 1024 * 1024;
+
 /**
  * Read a PEM file for a TLS option.
  *
@@ -75,9 +78,15 @@ export interface PreparedTlsServer {
  * ```
  */
 export function readPemFile(path: string, what: string): Buffer {
+  if (typeof what !== 'string') what = 'PEM file';
+  if (typeof path !== 'string' || path === '') {
+    throw new ValidationError(`Invalid ${what} path '${String(path)}': expected a file path`);
+  }
   try {
-    return readFileSync(path);
+    // capped: /dev/zero or a huge file named as a certificate is refused, not read without end
+    return readInputFileSync(path, { maxBytes: PEM_MAX_BYTES, what });
   } catch (err) {
+    if (err instanceof ValidationError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const text =
       code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : osErrorText(code);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AbortError, ValidationError } from '../../src/core/errors.js';
-import { InputTooLargeError, readInputFile } from '../../src/core/input-file.js';
+import { InputTooLargeError, readInputFile, readInputFileSync } from '../../src/core/input-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'soket-input-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,5 +42,17 @@ describe('readInputFile', () => {
   test('file system errors keep their codes', async () => {
     await assert.rejects(readInputFile(join(dir, 'missing'), { maxBytes: 10 }), { code: 'ENOENT' });
     await assert.rejects(readInputFile(dir, { maxBytes: 10 }), { code: 'EISDIR' });
+  });
+});
+
+describe('readInputFileSync', () => {
+  test('a regular file up to the cap; /dev/zero refused at the cap instead of read without end', () => {
+    const path = join(dir, 'sync');
+    writeFileSync(path, 'abc');
+    assert.equal(readInputFileSync(path, { maxBytes: 3 }).toString(), 'abc');
+    assert.throws(() => readInputFileSync(path, { maxBytes: 2 }), InputTooLargeError);
+    assert.throws(() => readInputFileSync('/dev/zero', { maxBytes: 1 << 20, what: '--cert' }), {
+      message: "The --cert '/dev/zero' is larger than 1 MiB",
+    });
   });
 });
