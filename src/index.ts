@@ -38,9 +38,9 @@ export {
   type SoketErrorOptions,
   TimeoutError,
   type TimeoutPhase,
+  TlsError,
   TraceError,
   type TraceErrorReason,
-  TlsError,
   UnsupportedError,
   UnsynchronizedError,
   ValidationError,
@@ -472,6 +472,7 @@ export {
   type SntpServerOptions,
   type SntpServerStats,
 } from './ntp/server.js';
+export { type SntpEngineConfig, sntpEngineHandler } from './ntp/sntp-engine-handler.js';
 export { type SntpAuthStats, SntpResponder, type SntpResponderOptions } from './ntp/sntp-responder.js';
 export {
   parseKeyFile,
@@ -488,3 +489,26 @@ export {
   type WatchNetworkTimeOptions,
   watchNetworkTime,
 } from './ntp/watch.js';
+export type {
+  DatagramHandler,
+  DatagramHandlerContext,
+  DatagramHandlerFactory,
+  DatagramHandlerInstance,
+  DatagramHandlerSpec,
+  DatagramPeer,
+  Datapath,
+  ReceivedTime,
+} from './platform/datagram-handler.js';
+export { type BuiltinHandlers, builtinHandler } from './platform/datagram-handlers.js';
+export { type PacketTime, type RealtimeClock, realtimeClock } from './platform/realtime.js';
+export {
+  batchedDatapath,
+  createUdpEngine,
+  UDP_ENGINE_DEFAULTS,
+  UDP_ENGINE_LIMITS,
+  UdpEngine,
+  type UdpEngineEvents,
+  type UdpEngineMessage,
+  type UdpEngineOptions,
+  type UdpEngineStats,
+} from './platform/udp-engine.js';
