@@ -14,6 +14,8 @@
  *
  * @module
  */
+import { ValidationError } from './errors.js';
+import { checkOptionsObject, describeValue } from './validate.js';
 
 /** Which way bytes went: `out` sent by soket, `in` received by soket. */
 export type HexDirection = 'in' | 'out';
@@ -43,6 +45,15 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
  * ```
  */
 export function hexLines(data: Uint8Array, offset = 0, mark = ''): string[] {
+  if (!(data instanceof Uint8Array)) {
+    throw new ValidationError(`Invalid data '${describeValue(data)}': expected bytes (a Uint8Array)`);
+  }
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+    throw new ValidationError(`Invalid offset '${describeValue(offset)}': expected a non-negative integer`);
+  }
+  if (typeof mark !== 'string') {
+    throw new ValidationError(`Invalid mark '${describeValue(mark)}': expected a string`);
+  }
   const lines: string[] = [];
   const prefix = mark ? `${mark} ` : '';
   for (let i = 0; i < data.length; i += 16) {
@@ -78,7 +89,17 @@ export class HexDumper {
 
   /** @param options - the direction marks */
   constructor(options: HexDumpOptions = {}) {
-    this.#marks = options.marks ?? HEXDUMP_DEFAULTS.marks;
+    checkOptionsObject(options, 'hex dump options');
+    const marks = options.marks ?? HEXDUMP_DEFAULTS.marks;
+    if (
+      marks === null ||
+      typeof marks !== 'object' ||
+      typeof marks.in !== 'string' ||
+      typeof marks.out !== 'string'
+    ) {
+      throw new ValidationError(`Invalid marks '${describeValue(marks)}': expected { in, out } strings`);
+    }
+    this.#marks = marks;
   }
 
   /** Bytes dumped so far in each direction. */

@@ -79,6 +79,8 @@ export interface StreamAddressOptions {
  * ```
  */
 export function addressScheme(text: string): string {
+  if (typeof text !== 'string')
+    throw new ValidationError(`Invalid address '${String(text)}': expected a string`);
   const m = /^([a-z][a-z0-9]*):/i.exec(text.trim());
   if (!m) return 'tcp';
   const word = (m[1] as string).toLowerCase();
@@ -103,7 +105,12 @@ export function addressScheme(text: string): string {
  * ```
  */
 export function parseStreamAddress(text: string, options: StreamAddressOptions = {}): StreamAddress {
-  const what = options.what ?? 'address';
+  if (options === null || typeof options !== 'object') {
+    throw new ValidationError(`Invalid address options '${String(options)}': expected an object`);
+  }
+  const what = typeof options.what === 'string' ? options.what : 'address';
+  if (options.defaultPort !== undefined)
+    parsePort(options.defaultPort, { allowZero: true, what: 'default port' });
   if (typeof text !== 'string') throw new ValidationError(`Invalid ${what}: expected a string`);
   let rest = text.trim();
   if (rest.length === 0) throw new ValidationError(`Invalid ${what}: must not be empty`);
@@ -205,6 +212,18 @@ function parseTcp(
  * ```
  */
 export function formatStreamAddress(address: StreamAddress): string {
+  const a = address as unknown as { kind?: unknown; path?: unknown; host?: unknown; port?: unknown } | null;
+  const valid =
+    a !== null &&
+    typeof a === 'object' &&
+    (a.kind === 'unix'
+      ? typeof a.path === 'string'
+      : a.kind === 'tcp' && typeof a.host === 'string' && typeof a.port === 'number');
+  if (!valid) {
+    throw new ValidationError(
+      `Invalid stream address '${String(address)}': expected one from parseStreamAddress`,
+    );
+  }
   const base = address.kind === 'unix' ? `unix:${address.path}` : formatHostPort(address.host, address.port);
   return address.tls ? `tls:${base}` : base;
 }
@@ -238,7 +257,7 @@ export function nodeUnixPath(address: UnixStreamAddress): string {
 export function parseUnixPerm(value: string | number, what = 'Unix socket mode'): number {
   if (typeof value === 'number') {
     if (Number.isInteger(value) && value >= 0 && value <= 0o777) return value;
-  } else {
+  } else if (typeof value === 'string') {
     const m = /^(?:0o?)?([0-7]{1,3})$/i.exec(value.trim());
     if (m) return Number.parseInt(m[1] as string, 8);
   }

@@ -57,8 +57,6 @@ const EXCEPTIONS: Record<string, string> = {
  * TypeError. Remove an entry when its module checks its arguments (the test says when one can go).
  */
 const PENDING: Record<string, string> = {
-  HexDumper: 'core/hexdump.ts',
-  hexLines: 'core/hexdump.ts',
   dnsLookup: 'dns/lookup.ts (DNS client, issue 14)',
   dnsLookupMany: 'dns/lookup.ts (DNS client, issue 14)',
   openDnsLookups: 'dns/lookup.ts (DNS client, issue 14)',
@@ -72,10 +70,6 @@ const PENDING: Record<string, string> = {
   runExec: 'net/exec.ts (streams)',
   createRelay: 'net/relay.ts (streams)',
   RelayServer: 'net/relay.ts (streams)',
-  addressScheme: 'net/stream-address.ts (streams)',
-  formatStreamAddress: 'net/stream-address.ts (streams)',
-  parseStreamAddress: 'net/stream-address.ts (streams)',
-  parseUnixPerm: 'net/stream-address.ts (streams)',
   connectStream: 'net/stream-connect.ts (streams)',
   pipeSession: 'net/pipe-session.ts (streams)',
   createSelfSignedCertificate: 'net/tls-cert.ts (TLS)',
