@@ -242,6 +242,12 @@ const scenario: Scenario = {
         final[key] ? 'yes' : '**no**',
       ];
     });
+    const minutesRow = (s: Server) => {
+      const out: string[] = [];
+      for (let i = 0; i < s.rss.length; i += 60) out.push(avg(s.rss.slice(i, i + 60)).toFixed(0));
+      return out.join(' · ');
+    };
+    const trend = servers.map((s) => `- ${s.name}: ${minutesRow(s)}`);
     const loadCounters = (() => {
       try {
         return JSON.parse(loadOut.trim().split('\n').pop() ?? '{}') as Record<string, number>;
@@ -264,6 +270,10 @@ const scenario: Scenario = {
         ],
         rows,
       ),
+      '',
+      'RSS by minute (average MiB):',
+      '',
+      ...trend,
       '',
       `Load sent (bench/soak-load.ts): ${Object.entries(loadCounters)
         .map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`)
