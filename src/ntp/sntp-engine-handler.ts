@@ -67,8 +67,8 @@ export function sntpStatsFromEngine(handler: Record<string, number>, sendErrors:
     if (dot === -1) out[name] = value;
     else {
       const group = name.slice(0, dot);
-      const inner = (out[group] ??= {}) as Record<string, number>;
-      inner[name.slice(dot + 1)] = value;
+      if (out[group] === undefined) out[group] = {};
+      (out[group] as Record<string, number>)[name.slice(dot + 1)] = value;
     }
   }
   out.sendErrors = sendErrors;
@@ -113,9 +113,15 @@ export const sntp: DatagramHandlerFactory<SntpEngineConfig> = (config, context):
   const dotted = new Map<string, Map<string, string>>();
   const name = (key: string, k: string): string => {
     let group = dotted.get(key);
-    if (group === undefined) dotted.set(key, (group = new Map()));
+    if (group === undefined) {
+      group = new Map();
+      dotted.set(key, group);
+    }
     let n = group.get(k);
-    if (n === undefined) group.set(k, (n = `${key}.${k}`));
+    if (n === undefined) {
+      n = `${key}.${k}`;
+      group.set(k, n);
+    }
     return n;
   };
   return {

@@ -39,11 +39,11 @@ export interface ReceivedTime extends PacketTime {
 }
 
 /** Answer one datagram: reply bytes to send back to the peer, or nothing. */
-// biome-ignore lint/suspicious/noConfusingVoidType: a handler that answers nothing may simply not return
 export type DatagramHandler = (
   request: Uint8Array,
   peer: DatagramPeer,
   received: ReceivedTime,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler that answers nothing may simply not return
 ) => Uint8Array | null | undefined | void;
 
 /** Which path runs the handler. */
