@@ -37,18 +37,19 @@ describe('soket time', () => {
     const r = await runCli(['time', `127.0.0.1:${chrony.port}`, '--samples', '3', '--interval', '50']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.equal(lines[0], `Server     127.0.0.1:${chrony.port}`);
-    assert.match(lines[1] ?? '', /^Time {7}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} [+-]\d\d:\d\d$/);
-    assert.match(lines[2] ?? '', /^ {11}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    assert.equal(lines[0], `Server         127.0.0.1:${chrony.port}`);
+    assert.match(lines[1] ?? '', /^Time {11}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} [+-]\d\d:\d\d$/);
+    assert.match(lines[2] ?? '', /^ {15}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
     assert.match(
       lines[3] ?? '',
-      /^Offset {5}[+-]\d+\.\d µs ± \d+\.\d µs {2}\(the local clock is \d+\.\d µs (ahead|behind)\)$/,
+      /^Offset {9}[+-]\d+\.\d µs ± \d+\.\d µs {2}\(the local clock is \d+\.\d µs (ahead|behind)\)$/,
     );
-    assert.match(lines[4] ?? '', /^Delay {6}\d+\.\d µs$/);
-    assert.equal(lines[5], 'Stratum    7 (secondary reference)');
-    assert.equal(lines[6], 'Reference  127.127.1.1');
-    assert.equal(lines[7], 'Leap       no warning');
-    assert.equal(lines[8], 'Samples    3 (lowest delay used)');
+    assert.match(lines[4] ?? '', /^Delay {10}\d+\.\d µs$/);
+    assert.equal(lines[5], 'Stratum        7 (secondary reference)');
+    assert.equal(lines[6], 'Reference      127.127.1.1');
+    assert.equal(lines[7], 'Leap           no warning');
+    assert.equal(lines[8], 'Authenticated  no (the origin check only)');
+    assert.equal(lines[9], 'Samples        3 (lowest delay used)');
     assert.equal(r.stderr, '');
   });
 
