@@ -94,74 +94,90 @@ async function exited(child: ChildProcess): Promise<number | null> {
 }
 
 describe('print mode with a stdout nobody reads', () => {
-  test('tcp listen --mode print: the server stops reading (the client stalls), memory stays bounded, nothing is lost', async (t) => {
-    // --framing line: a line cut across two reads is still one message (auto framing would print two).
-    const child = start(['tcp', 'listen', '127.0.0.1:0', '--mode', 'print', '--framing', 'line']);
-    // stdout is a pipe nobody reads (no listener): it fills and soket's writes block.
-    child.stdout?.pause();
-    const err = stderrOf(child);
-    await err.until(/Listening on 127\.0\.0\.1:\d+/);
-    const port = Number(/Listening on 127\.0\.0\.1:(\d+)/.exec(err())?.[1]);
-    const rss = rssSampler(child.pid as number);
+  // Two kinds of traffic: 1 KiB lines (the count of queued messages matters), and 64 KiB reads of escape
+  // bytes with chunk framing (their size matters: each escapes to 256 KiB of text, and a thousand of them were
+  // "within the limit" of 1024 messages).
+  for (const kind of ['lines', 'chunks'] as const) {
+    test(`tcp listen --mode print (${kind}): the server stops reading (the client stalls), memory stays bounded, nothing is lost`, async (t) => {
+      // --framing line: a line cut across two reads is still one message (auto framing would print two).
+      const framing = kind === 'lines' ? 'line' : 'chunk';
+      const child = start(['tcp', 'listen', '127.0.0.1:0', '--mode', 'print', '--framing', framing]);
+      // stdout is a pipe nobody reads (no listener): it fills and soket's writes block.
+      child.stdout?.pause();
+      const err = stderrOf(child);
+      await err.until(/Listening on 127\.0\.0\.1:\d+/);
+      const port = Number(/Listening on 127\.0\.0\.1:(\d+)/.exec(err())?.[1]);
+      const rss = rssSampler(child.pid as number);
 
-    // Lines of 1 KiB, each with an escape sequence (print mode must show it escaped).
-    const line = (i: number) => `${String(i).padStart(8, '0')} \u001b[2J${'x'.repeat(1009)}\n`;
-    const client = net.connect(port, '127.0.0.1');
-    await once(client, 'connect');
-    const MAX_BYTES = 256 * 1024 * 1024;
-    let lines = 0;
-    let sent = 0;
-    // Send until the server stops taking data: the socket has not drained for 2 s (the stall is what the fix
-    // is about; without it soket reads everything and the RSS check below fails long before MAX_BYTES).
-    await new Promise<void>((resolve) => {
-      let stallTimer: NodeJS.Timeout | undefined;
-      const pump = () => {
-        if (stallTimer) clearTimeout(stallTimer);
-        while (sent < MAX_BYTES && rss.max() < 2 * RSS_LIMIT_MIB) {
-          const l = line(lines++);
-          sent += l.length;
-          if (!client.write(l)) {
-            stallTimer = setTimeout(resolve, 2000);
-            client.once('drain', pump);
-            return;
+      // Lines of 1 KiB, each with an escape sequence (print mode must show it escaped); or 64 KiB of ESC.
+      const line = (i: number) => `${String(i).padStart(8, '0')} \u001b[2J${'x'.repeat(1009)}\n`;
+      const block = Buffer.alloc(65_536, 0x1b);
+      const client = net.connect(port, '127.0.0.1');
+      await once(client, 'connect');
+      const prefix = `[127.0.0.1:${client.localPort}] `;
+      const MAX_BYTES = 256 * 1024 * 1024;
+      let lines = 0;
+      let sent = 0;
+      // Send until the server stops taking data: the socket has not drained for 2 s (the stall is what the fix
+      // is about; without it soket reads everything and the RSS check below fails long before MAX_BYTES).
+      await new Promise<void>((resolve) => {
+        let stallTimer: NodeJS.Timeout | undefined;
+        const pump = () => {
+          if (stallTimer) clearTimeout(stallTimer);
+          while (sent < MAX_BYTES && rss.max() < 2 * RSS_LIMIT_MIB) {
+            const chunk = kind === 'lines' ? line(lines++) : block;
+            sent += chunk.length;
+            if (!client.write(chunk)) {
+              stallTimer = setTimeout(resolve, 2000);
+              client.once('drain', pump);
+              return;
+            }
           }
-        }
-        resolve();
-      };
-      pump();
-    });
-    const whileBlocked = rss.max();
-    assert.ok(
-      whileBlocked < RSS_LIMIT_MIB,
-      `VmRSS reached ${whileBlocked.toFixed(1)} MiB with stdout blocked (${(sent / 1048576).toFixed(1)} MiB offered)`,
-    );
-    assert.ok(sent < MAX_BYTES, 'the client stalled: the server stopped reading while stdout was blocked');
+          resolve();
+        };
+        pump();
+      });
+      const whileBlocked = rss.max();
+      assert.ok(
+        whileBlocked < RSS_LIMIT_MIB,
+        `VmRSS reached ${whileBlocked.toFixed(1)} MiB with stdout blocked (${(sent / 1048576).toFixed(1)} MiB offered)`,
+      );
+      assert.ok(sent < MAX_BYTES, 'the client stalled: the server stopped reading while stdout was blocked');
 
-    // Now read stdout: every line arrives, escaped, none dropped (TCP waits, it does not lose data).
-    let printed = 0;
-    let rawEscapes = 0;
-    let first = '';
-    child.stdout?.on('data', (b: Buffer) => {
-      if (first.length < 2000) first += b.toString('utf8');
-      for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) printed++;
-      if (b.includes(0x1b)) rawEscapes++;
+      // Now read stdout: everything arrives, escaped, nothing dropped (TCP waits, it does not lose data).
+      let printed = 0;
+      let outBytes = 0;
+      let rawEscapes = 0;
+      let first = '';
+      child.stdout?.on('data', (b: Buffer) => {
+        if (first.length < 2000) first += b.toString('utf8');
+        outBytes += b.length;
+        for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) printed++;
+        if (b.includes(0x1b)) rawEscapes++;
+      });
+      child.stdout?.resume();
+      client.end();
+      await once(client, 'close');
+      await err.until(/closed: client closed/);
+      child.kill('SIGTERM');
+      assert.equal(await exited(child), 0, err());
+      const max = rss.stop();
+      assert.ok(max < RSS_LIMIT_MIB, `VmRSS reached ${max.toFixed(1)} MiB`);
+      t.diagnostic(
+        `${(sent / 1048576).toFixed(1)} MiB taken before the client stalled; max VmRSS ${max.toFixed(1)} MiB`,
+      );
+      assert.equal(rawEscapes, 0, 'no raw ESC reached stdout');
+      if (kind === 'lines') {
+        assert.equal(printed, lines, 'every line printed once');
+        assert.ok(first.startsWith(`${prefix}00000000 \\x1b[2J${'x'.repeat(1009)}\n`), first.slice(0, 100));
+      } else {
+        // Each message is "[peer] " + every byte as \x1b (4 characters) + "\n".
+        assert.ok(first.startsWith(`${prefix}\\x1b\\x1b`), first.slice(0, 100));
+        assert.equal((outBytes - printed * (prefix.length + 1)) / 4, sent, 'every byte printed once');
+      }
+      assert.match(err(), /Stopped: 1 connection \(peak 1 open\), 0 refused/);
     });
-    child.stdout?.resume();
-    client.end();
-    await once(client, 'close');
-    await err.until(/closed: client closed/);
-    child.kill('SIGTERM');
-    assert.equal(await exited(child), 0, err());
-    const max = rss.stop();
-    assert.ok(max < RSS_LIMIT_MIB, `VmRSS reached ${max.toFixed(1)} MiB`);
-    t.diagnostic(
-      `${(sent / 1048576).toFixed(1)} MiB taken before the client stalled; max VmRSS ${max.toFixed(1)} MiB`,
-    );
-    assert.equal(printed, lines, 'every line printed once');
-    assert.equal(rawEscapes, 0, 'no raw ESC reached stdout');
-    assert.match(first, /^\[127\.0\.0\.1:\d+\] 00000000 \\x1b\[2Jx{1009}\n/);
-    assert.match(err(), /Stopped: 1 connection \(peak 1 open\), 0 refused/);
-  });
+  }
 
   test('udp listen --mode print: datagrams past the queue are dropped and counted, memory stays bounded', async (t) => {
     const child = start(['udp', 'listen', '127.0.0.1:0', '--mode', 'print', '--json']);

@@ -120,6 +120,9 @@ interface ConnectFlags extends TlsClientFlags, HexFlags, Record<string, unknown>
   ipv6?: boolean;
 }
 
+/** An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`): an IPv4 listen address, which --ipv6-only cannot serve. */
+const IPV4_MAPPED = /^::ffff:(\d{1,3}(\.\d{1,3}){3}|[0-9a-f]{1,4}:[0-9a-f]{1,4})$/i;
+
 const REASON_TEXT: Record<TcpCloseReason, string> = {
   'client-closed': 'client closed',
   reset: 'reset by client',
@@ -285,7 +288,7 @@ function planListen(addressText: string, flags: ListenFlags): ListenPlan {
       : 1;
   if (workers > 1 && flags.once)
     throw new ValidationError('Options --once and --workers cannot be used together');
-  if (flags.ipv6Only && host !== '::' && !host.includes(':')) {
+  if (flags.ipv6Only && (!host.includes(':') || IPV4_MAPPED.test(host))) {
     throw new ValidationError(`Option --ipv6-only needs an IPv6 listen address such as [::], not ${host}`);
   }
   if (workers > 1 && (address.kind === 'unix' || tls || role !== 'mode')) {

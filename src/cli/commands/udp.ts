@@ -88,6 +88,8 @@ interface SendFlags extends UdpSendFlags, Record<string, unknown> {
 const DEFAULT_REPLY = 'message received';
 /** The largest payload `udp send` reads from stdin. */
 const MAX_STDIN = 65_536;
+/** An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`): an IPv4 listen address, which --ipv6-only cannot serve. */
+const IPV4_MAPPED = /^::ffff:(\d{1,3}(\.\d{1,3}){3}|[0-9a-f]{1,4}:[0-9a-f]{1,4})$/i;
 
 /** The events of `udp listen`. */
 export type UdpListenEvent =
@@ -151,7 +153,7 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
     ] as const) {
       if (v !== undefined) throw new ValidationError(`Option ${flag} does not apply to --mode pipe`);
     }
-    if (flags.ipv6Only && !host.includes(':')) {
+    if (flags.ipv6Only && (!host.includes(':') || IPV4_MAPPED.test(host))) {
       throw new ValidationError(`Option --ipv6-only needs an IPv6 listen address such as [::], not ${host}`);
     }
     const socketOptions = socketOptionsFromFlags(flags);
@@ -183,7 +185,7 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
     else if (mode !== 'reply')
       throw new ValidationError(`Option --reply needs --mode reply, not --mode ${mode}`);
   }
-  if (flags.ipv6Only && !host.includes(':')) {
+  if (flags.ipv6Only && (!host.includes(':') || IPV4_MAPPED.test(host))) {
     throw new ValidationError(`Option --ipv6-only needs an IPv6 listen address such as [::], not ${host}`);
   }
   const socketOptions = socketOptionsFromFlags(flags);
