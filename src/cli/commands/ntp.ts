@@ -352,7 +352,7 @@ export function register(program: Command, run: Runner): void {
     .option('--key <file>', 'private key of --cert, PEM')
     .option(
       '--nts-key-rotate <ms>',
-      `how often the cookie key changes; the 3 before it stay valid (default: ${NTS_COOKIE_DEFAULTS.rotate})`,
+      `how often the cookie key changes; the ${NTS_COOKIE_DEFAULTS.keep} before it stay valid (default: ${NTS_COOKIE_DEFAULTS.rotate})`,
     )
     .option(
       '--keyfile <file>',
