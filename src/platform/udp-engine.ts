@@ -4,7 +4,9 @@
  * function ({@link DatagramHandlerSpec}) on every datagram. A classic BPF program on the SO_REUSEPORT group
  * (SO_ATTACH_REUSEPORT_CBPF) picks the socket from the client's address alone (IPv6: its /64), so a client
  * always lands on the same worker whatever source port it uses (its rate-limit state stays in one place;
- * without the program the kernel hashes addresses and ports). Every datagram carries its kernel receive
+ * without the program the kernel hashes addresses and ports). The program only ever picks the engine's own
+ * sockets, so a socket another process of the same user binds to the port later receives nothing; one bound
+ * there before is detected at `listen()` (EADDRINUSE). Every datagram carries its kernel receive
  * timestamp (SO_TIMESTAMPING, else SO_TIMESTAMPNS), and a reply can ask for a transmit time written just
  * before sendmmsg, corrected by the send-path delay the kernel's transmit timestamps measure.
  *
