@@ -28,7 +28,7 @@ import { STRICT } from '../helpers/peers.js';
 const WALKER = fileURLToPath(new URL('../fixtures/api-walker.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Exports that are not argument-checked boundaries, and why. */
+/** Exports that are not argument-checked boundaries, and why (besides every Error subclass: see isErrorClass). */
 const EXCEPTIONS: Record<string, string> = {
   // Made by the servers around a live socket; exported for `instanceof` and types, not for `new`.
   TcpServerConnection: 'made by TcpServer for each accepted socket',
