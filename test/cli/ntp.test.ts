@@ -25,17 +25,24 @@ async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Serve
   const child = startCli(['ntp', 'serve', ...args], { env });
   children.push(child);
   let stderr = '';
+  let stdout = '';
   child.stderr?.on('data', (b: Buffer) => {
     stderr += b;
   });
-  const m = await waitForLine(child, /SNTP server listening on 127\.0\.0\.1:(\d+) \(UDP\)/);
+  child.stdout?.on('data', (b: Buffer) => {
+    stdout += b;
+  });
+  // With --json the events (listening first) are JSON lines on stdout; otherwise a log line on stderr.
+  const m = args.includes('--json')
+    ? await waitForLine(child, /"event":"listening"[^\n]*"address":"127\.0\.0\.1","port":(\d+)/, 'stdout')
+    : await waitForLine(child, /SNTP server listening on 127\.0\.0\.1:(\d+) \(UDP\)/);
   return {
     child,
     port: Number(m[1]),
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       child.kill(signal);
-      const done = await collect(child);
-      return { code: done.code, stdout: done.stdout, stderr };
+      await collect(child);
+      return { code: child.exitCode, stdout, stderr };
     },
   };
 }
@@ -100,11 +107,20 @@ describe('soket ntp serve', () => {
     assert.equal(r.referenceIdText, 'GPS');
     const done = await srv.stop('SIGINT');
     assert.equal(done.code, 0);
-    const j = JSON.parse(done.stdout);
-    assert.equal(j.port, port);
-    assert.equal(j.stratum, 1);
-    assert.equal(j.referenceId, 'GPS');
-    assert.equal(j.stats.answered, 1);
+    // NDJSON: listening (what is announced), then stopped (the final counters); nothing on stderr.
+    const events = done.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const listening = events[0];
+    const stopped = events.at(-1);
+    assert.equal(listening.event, 'listening');
+    assert.equal(listening.port, port);
+    assert.equal(listening.stratum, 1);
+    assert.equal(listening.referenceId, 'GPS');
+    assert.equal(stopped.event, 'stopped');
+    assert.equal(stopped.answered, 1);
+    assert.equal(done.stderr, '');
   });
 
   test('rate limit on by default (KoD RATE after the burst), configurable, or off', async () => {
@@ -175,7 +191,8 @@ describe('soket ntp serve', () => {
     const srv = await serve(['0', '--leap', '0']);
     const r = await runCli(['ntp', 'serve', String(srv.port)]);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, `soket: Cannot listen on 127.0.0.1:${srv.port} (UDP): address already in use\n`);
+    assert.match(r.stderr, new RegExp(`^soket: Cannot (listen on|bind) 127\\.0\\.0\\.1:${srv.port} \\(UDP\\): address already in use`));
+    assert.equal(r.stderr.split('\n').length, 2, 'one line');
     await srv.stop();
   });
 });
