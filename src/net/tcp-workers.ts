@@ -88,6 +88,8 @@ export interface TcpWorkersEvents {
   connect: [connection: TcpWorkerConnection];
   disconnect: [summary: TcpConnectionSummary & { worker: number }];
   refuse: [refusal: TcpRefusal & { worker: number }];
+  /** A worker failed to accept connections (EMFILE, ...): once per burst, with how many. */
+  'accept-error': [failure: { code: string; count: number; message: string; worker: number }];
   /** An application message a worker sent with `context.emit` (e.g. a line printed in print mode). */
   message: [message: unknown, worker: number];
   /** A worker exited unexpectedly (it is started again). */
@@ -111,6 +113,7 @@ type ToPrimary =
   | { t: 'connect'; id: number; peer: string }
   | { t: 'disconnect'; summary: TcpConnectionSummary }
   | { t: 'refuse'; refusal: TcpRefusal }
+  | { t: 'accept-error'; failure: { code: string; count: number; message: string } }
   | { t: 'message'; message: unknown }
   | { t: 'relay'; data: string }
   | { t: 'closed'; stats: TcpServerStats }
@@ -193,6 +196,7 @@ export async function runTcpWorker(
   server.on('connect', (c) => sendToPrimary({ t: 'connect', id: c.id, peer: c.peer }));
   server.on('disconnect', (summary) => sendToPrimary({ t: 'disconnect', summary }));
   server.on('refuse', (refusal) => sendToPrimary({ t: 'refuse', refusal }));
+  server.on('accept-error', (failure) => sendToPrimary({ t: 'accept-error', failure }));
   const onMessage = (m: ToWorker) => {
     if (m?.t === 'shutdown') void server.close({ timeout: m.timeout });
     else if (m?.t === 'relay') {
@@ -260,6 +264,7 @@ export class TcpWorkers extends ServerLifecycle<TcpServerStats, TcpServerAddress
   #active = 0;
   #peak = 0;
   #refused = 0;
+  #acceptErrors = 0;
   #closed = 0;
   #bytesIn = 0;
   #bytesOut = 0;
@@ -326,7 +331,7 @@ export class TcpWorkers extends ServerLifecycle<TcpServerStats, TcpServerAddress
       refused: this.#refused,
       denied: 0,
       tlsErrors: 0,
-      acceptErrors: 0,
+      acceptErrors: this.#acceptErrors,
       closed: this.#closed,
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
@@ -477,6 +482,10 @@ export class TcpWorkers extends ServerLifecycle<TcpServerStats, TcpServerAddress
       case 'refuse':
         this.#refused++;
         this.emit('refuse', { ...m.refusal, worker });
+        break;
+      case 'accept-error':
+        this.#acceptErrors += m.failure.count;
+        this.emit('accept-error', { ...m.failure, worker });
         break;
       case 'message':
         this.emit('message', m.message, worker);

@@ -344,4 +344,61 @@ describe('accept failures (EMFILE)', () => {
       }
     });
   }
+
+  test('tcp listen --workers 2 under ulimit -n 64: clients a worker turns away are counted by the primary', async () => {
+    const child = start(
+      ['tcp', 'listen', '127.0.0.1:0', '--workers', '2', '--json'],
+      ['sh', '-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, SOKET_BIN],
+    );
+    const err = stderrOf(child);
+    let stdout = '';
+    const changed: Array<() => void> = [];
+    const wake = () => {
+      for (const w of changed.splice(0)) w();
+    };
+    child.stdout?.on('data', (b: Buffer) => {
+      stdout += b.toString('utf8');
+      wake();
+    });
+    const until = async (cond: () => boolean) => {
+      while (!cond()) {
+        if (child.exitCode !== null) throw new Error(`exited: ${err()}`);
+        await new Promise<void>((r) => changed.push(r));
+      }
+    };
+    const count = (event: string) => stdout.split(`"event":"${event}"`).length - 1;
+    await until(() => stdout.includes('\n'));
+    const port = (JSON.parse(stdout.slice(0, stdout.indexOf('\n'))) as { port: number }).port;
+
+    // One client at a time, each held open: the workers fill their descriptors (the primary of cluster
+    // round-robin only passes each one on). A burst would also exhaust the primary, where nothing can count.
+    let turnedAway = 0;
+    const clients: net.Socket[] = [];
+    for (let i = 0; i < 100; i++) {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('error', () => {});
+      c.on('close', () => {
+        turnedAway++;
+        wake();
+      });
+      clients.push(c);
+      await until(() => count('connect') + turnedAway === i + 1);
+    }
+    assert.ok(turnedAway > 0, 'some clients did not fit');
+    const served = count('connect');
+    const away = turnedAway;
+    for (const c of clients) c.destroy();
+    await until(() => count('disconnect') >= served);
+    child.kill('SIGTERM');
+    assert.equal(await exited(child), 0, err());
+    const events = ndjson(stdout);
+    const stopped = events.find((e) => e.event === 'stopped') as Record<string, number>;
+    const reports = events.filter((e) => e.event === 'accept-error') as Array<Record<string, unknown>>;
+    assert.equal(stopped.acceptErrors, away);
+    assert.equal(
+      reports.reduce((n, r) => n + (r.count as number), 0),
+      away,
+    );
+    for (const r of reports) assert.ok(r.worker === 0 || r.worker === 1, JSON.stringify(r));
+  });
 });

@@ -150,7 +150,7 @@ export type ListenEvent =
   | { event: 'connect'; peer: string; open: number; worker?: number }
   | ({ event: 'disconnect'; worker?: number } & TcpConnectionSummary)
   | { event: 'refuse'; peer: string; maxConnections: number | undefined; worker?: number }
-  | { event: 'accept-error'; code: string; count: number; message: string }
+  | { event: 'accept-error'; code: string; count: number; message: string; worker?: number }
   | { event: 'deny'; peer: string; rule: string }
   | { event: 'tls-error'; peer: string; message: string }
   /** Print mode: `text` is the message as sent (UTF-8); the text output escapes it, JSON carries it exactly. */
@@ -462,6 +462,7 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
       queue.push({ event: 'message', peer: msg.peer, text: msg.text, worker });
     });
     server.on('worker-exit', (w) => queue.push({ event: 'worker-exit', ...w }));
+    server.on('accept-error', (e) => queue.push({ event: 'accept-error', ...e }));
   } else {
     server.on('connect', (c) =>
       queue.push({ event: 'connect', peer: c.peer, open: server.connections.size }),
