@@ -118,6 +118,7 @@ export {
   searchNames,
 } from './dns/resolv-conf.js';
 export {
+  type FamilyFailure,
   RESOLVE_DEFAULTS,
   type ResolveOptions,
   type ResolveResult,
@@ -129,8 +130,11 @@ export {
   findServices,
   getServiceByName,
   getServiceByPort,
+  type LoadServicesOptions,
   listServices,
   loadServices,
+  loadServicesAsync,
+  SERVICES_MAX_BYTES,
   type ServiceEntry,
   type ServiceFilter,
   type ServicesDatabase,

@@ -314,6 +314,7 @@ Examples:
   } catch (err) {
     if (err instanceof CommanderError && err.exitCode === 0) return EXIT.ok;
     printError(err, false);
+    if (codeOf(err) === 'SOKET_ABORTED' && controller.signal.aborted) return EXIT.interrupted;
     return exitCodeFor(err);
   }
   if (output === undefined) return EXIT.ok;

@@ -6,11 +6,12 @@
  *
  * @module
  */
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { type AccessList, createAccessList } from '../core/cidr.js';
 import { ValidationError } from '../core/errors.js';
 import { HexDumper } from '../core/hexdump.js';
+import { readInputFileSync } from '../core/input-file.js';
 import {
   parseAlpn,
   readPemFile,
@@ -167,6 +168,9 @@ export function addAccessFlags(cmd: Command): Command {
     );
 }
 
+/** The largest --allow-file read (a rule per line: a megabyte is tens of thousands of rules). */
+const ALLOW_FILE_MAX_BYTES = 4 * 1024 * 1024;
+
 /**
  * The access list from the flags, or undefined when none was given.
  *
@@ -179,8 +183,11 @@ export function accessFromFlags(f: AccessFlags): AccessList | undefined {
   for (const file of f.allowFile ?? []) {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readInputFileSync(file, { maxBytes: ALLOW_FILE_MAX_BYTES, what: '--allow-file' }).toString(
+        'utf8',
+      );
     } catch (err) {
+      if (err instanceof ValidationError) throw err;
       throw new ValidationError(
         `Cannot read --allow-file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
       );

@@ -5,9 +5,12 @@
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { toSoketError } from '../core/errors.js';
+import { toSoketError, ValidationError } from '../core/errors.js';
+import { readInputFile } from '../core/input-file.js';
+
+/** The largest resolv.conf read (glibc reads far less: 3 servers, 6 search domains). */
+const RESOLV_CONF_MAX_BYTES = 1024 * 1024;
 
 /** The default file. */
 export const RESOLV_CONF = '/etc/resolv.conf';
@@ -85,8 +88,12 @@ export function parseResolvConf(text: string): ResolvConf {
 export async function readResolvConf(path: string = RESOLV_CONF): Promise<ResolvConf> {
   let text = '';
   try {
-    text = await readFile(path, 'utf8');
+    // Capped: a resolv.conf is a few hundred bytes; a device or a huge file is refused, not read whole.
+    text = (
+      await readInputFile(path, { maxBytes: RESOLV_CONF_MAX_BYTES, what: 'resolver configuration' })
+    ).toString('utf8');
   } catch (err) {
+    if (err instanceof ValidationError) throw err;
     if ((err as { code?: string }).code !== 'ENOENT') throw toSoketError(err, `Cannot read ${path}`);
   }
   return parseResolvConf(text);
