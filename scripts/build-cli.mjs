@@ -69,7 +69,8 @@ try {
   }
   mkdirSync(`${root}dist/commands`, { recursive: true });
   mkdirSync(`${root}dist/workers`, { recursive: true });
-  for (const f of readdirSync(`${tmp}/workers`)) renameSync(`${tmp}/workers/${f}`, `${root}dist/workers/${f}`);
+  for (const f of readdirSync(`${tmp}/workers`))
+    renameSync(`${tmp}/workers/${f}`, `${root}dist/workers/${f}`);
   for (const f of readdirSync(`${tmp}/commands`))
     renameSync(`${tmp}/commands/${f}`, `${root}dist/commands/${f}`);
   renameSync(`${tmp}/soket.cjs`, `${root}dist/soket.cjs`);

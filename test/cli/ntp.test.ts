@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { after, describe, test } from 'node:test';
 import { asciiToRefId, decodeNtpPacket } from '../../src/codec/ntp.js';
-import { ffiAvailable } from '../../src/platform/ffi.js';
 import { sntpQuery } from '../../src/ntp/client.js';
+import { ffiAvailable } from '../../src/platform/ffi.js';
 import { readKernelClock } from '../../src/platform/kernel-clock.js';
 import { collect, runCli, startCli, waitForLine } from '../helpers/cli.js';
 
@@ -191,7 +191,12 @@ describe('soket ntp serve', () => {
     const srv = await serve(['0', '--leap', '0']);
     const r = await runCli(['ntp', 'serve', String(srv.port)]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`^soket: Cannot (listen on|bind) 127\\.0\\.0\\.1:${srv.port} \\(UDP\\): address already in use`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^soket: Cannot (listen on|bind) 127\\.0\\.0\\.1:${srv.port} \\(UDP\\): address already in use`,
+      ),
+    );
     assert.equal(r.stderr.split('\n').length, 2, 'one line');
     await srv.stop();
   });

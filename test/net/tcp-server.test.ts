@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { AbortError, NetworkError, UnsupportedError, ValidationError } from '../../src/core/errors.js';
-import { ffiAvailable } from '../../src/platform/ffi.js';
 import { getSocketOptions } from '../../src/net/sockopt.js';
 import { echoHandler } from '../../src/net/tcp-modes.js';
 import {
@@ -12,6 +11,7 @@ import {
   type TcpConnectionSummary,
   type TcpServer,
 } from '../../src/net/tcp-server.js';
+import { ffiAvailable } from '../../src/platform/ffi.js';
 import { requireCapability } from '../helpers/peers.js';
 
 const servers: TcpServer[] = [];

@@ -4,7 +4,6 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { after, describe, test } from 'node:test';
 import { NetworkError, TimeoutError, ValidationError } from '../../src/core/errors.js';
-import { ffiAvailable } from '../../src/platform/ffi.js';
 import { getSocketOptions } from '../../src/net/sockopt.js';
 import { checkUdpPayload, udpDrops, udpRequest } from '../../src/net/udp-client.js';
 import {
@@ -15,6 +14,7 @@ import {
   udpPrintHandler,
   udpReplyHandler,
 } from '../../src/net/udp-server.js';
+import { ffiAvailable } from '../../src/platform/ffi.js';
 import { requireCapability, requirePeer } from '../helpers/peers.js';
 
 const servers: UdpServer[] = [];
@@ -140,7 +140,14 @@ describe('udpRequest', () => {
       seen++;
       if (seen >= 3) sock.send(m, rinfo.port, rinfo.address);
     });
-    const r = await udpRequest({ host: '127.0.0.1', port, message: 'x', tryTimeout: 100, timeout: 3000, retries: 2 });
+    const r = await udpRequest({
+      host: '127.0.0.1',
+      port,
+      message: 'x',
+      tryTimeout: 100,
+      timeout: 3000,
+      retries: 2,
+    });
     assert.equal(r.attempts, 3);
     assert.equal(seen, 3);
   });

@@ -5,10 +5,10 @@ import { after, describe, test } from 'node:test';
 import { asciiToRefId, decodeNtpPacket, refIdToText } from '../../src/codec/ntp.js';
 import { ntpDiffSeconds, unixMsToNtp } from '../../src/codec/ntp-timestamp.js';
 import { KissOfDeathError, NetworkError, ValidationError } from '../../src/core/errors.js';
-import { ffiAvailable } from '../../src/platform/ffi.js';
 import { sntpQuery } from '../../src/ntp/client.js';
-import { readKernelClock } from '../../src/platform/kernel-clock.js';
 import { createSntpServer, type SntpServer, type SntpServerOptions } from '../../src/ntp/server.js';
+import { ffiAvailable } from '../../src/platform/ffi.js';
+import { readKernelClock } from '../../src/platform/kernel-clock.js';
 
 const servers: SntpServer[] = [];
 const sockets: dgram.Socket[] = [];

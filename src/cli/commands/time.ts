@@ -198,7 +198,10 @@ function renderBlock(t: NetworkTime, ctx: RenderContext): string {
   ];
   const rejected = s.samples.reduce((n, x) => n + x.authFailures, 0);
   if (rejected > 0) {
-    rows.push(['Rejected', `${rejected} ${rejected === 1 ? 'reply' : 'replies'} failed authentication (dropped)`]);
+    rows.push([
+      'Rejected',
+      `${rejected} ${rejected === 1 ? 'reply' : 'replies'} failed authentication (dropped)`,
+    ]);
   }
   return table(rows.map(([k, v]) => [ctx.color.bold(k ?? ''), v ?? '']));
 }
