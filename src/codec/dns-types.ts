@@ -187,14 +187,21 @@ const OPCODE_NAMES = invert(DNS_OPCODES);
 const RCODE_NAMES = invert(DNS_RCODES);
 const OPTION_NAMES = invert(EDNS_OPTION_CODES);
 
+/** `*` for ANY (type and class). */
+const ANY_ALIAS: Readonly<Record<string, number>> = { '*': 255 };
+const RCODE_ALIASES: Readonly<Record<string, number>> = { BADSIG: 16 };
+const NO_ALIASES: Readonly<Record<string, number>> = {};
+const TYPE_EXAMPLES: readonly string[] = ['A', 'AAAA', 'MX', 'TXT', 'HTTPS', 'DS'];
+
+// Called per question and per record: nothing is allocated on the way to a known value.
 function lookup(
   value: string | number,
   table: Readonly<Record<string, number>>,
   generic: string,
   max: number,
   what: string,
-  aliases: Readonly<Record<string, number>> = {},
-  examples: readonly string[] = Object.keys(table).slice(0, 4),
+  aliases: Readonly<Record<string, number>> = NO_ALIASES,
+  examples?: readonly string[],
 ): number {
   if (typeof value === 'number') {
     if (Number.isInteger(value) && value >= 0 && value <= max) return value;
@@ -209,7 +216,7 @@ function lookup(
     if (n <= max) return n;
   }
   throw new ValidationError(
-    `Unknown ${what} '${value}': expected a mnemonic such as ${examples.join(', ')}, or ${generic}nnn (0 to ${max})`,
+    `Unknown ${what} '${value}': expected a mnemonic such as ${(examples ?? Object.keys(table).slice(0, 4)).join(', ')}, or ${generic}nnn (0 to ${max})`,
   );
 }
 
@@ -226,14 +233,7 @@ function lookup(
  * ```
  */
 export function dnsTypeNumber(type: string | number): number {
-  return lookup(type, DNS_TYPES, 'TYPE', 0xffff, 'record type', { '*': 255 }, [
-    'A',
-    'AAAA',
-    'MX',
-    'TXT',
-    'HTTPS',
-    'DS',
-  ]);
+  return lookup(type, DNS_TYPES, 'TYPE', 0xffff, 'record type', ANY_ALIAS, TYPE_EXAMPLES);
 }
 
 /**
@@ -259,7 +259,7 @@ export function dnsTypeName(type: number): string {
  * ```
  */
 export function dnsClassNumber(cls: string | number): number {
-  return lookup(cls, DNS_CLASSES, 'CLASS', 0xffff, 'class', { '*': 255 });
+  return lookup(cls, DNS_CLASSES, 'CLASS', 0xffff, 'class', ANY_ALIAS);
 }
 
 /**
@@ -311,7 +311,7 @@ export function dnsOpcodeName(opcode: number): string {
  * ```
  */
 export function dnsRcodeNumber(rcode: string | number): number {
-  return lookup(rcode, DNS_RCODES, 'RCODE', 0xfff, 'response code', { BADSIG: 16 });
+  return lookup(rcode, DNS_RCODES, 'RCODE', 0xfff, 'response code', RCODE_ALIASES);
 }
 
 /**

@@ -99,6 +99,20 @@ export async function* runBounded<I, T, O = FinishedTask<T>>(
       } catch (error) {
         task = { result: Promise.reject(error), settled: Promise.resolve() };
       }
+      if (task.settled === task.result) {
+        // One reaction for both (a DNS query's result is when it stops): half the promise work per task.
+        task.result.then(
+          (value) => {
+            push({ index, ok: true, value });
+            release();
+          },
+          (error: unknown) => {
+            push({ index, ok: false, error });
+            release();
+          },
+        );
+        continue;
+      }
       task.result.then(
         (value) => push({ index, ok: true, value }),
         (error: unknown) => push({ index, ok: false, error }),

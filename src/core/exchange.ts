@@ -82,79 +82,119 @@ export function exchange<R>(
   // Each try's share of the whole budget (capped below by the time left when it starts).
   const total = deadline.totalMs || undefined;
   const tryTimeout = options.tryTimeout || (total === undefined ? undefined : Math.max(1, total / tries));
-  const signal = options.signal;
+  const run = new Exchange<R>(options, deadline, tries, tryTimeout);
+  return new Promise<R>((resolve, reject) => run.start(setup, resolve, reject));
+}
 
-  return new Promise<R>((resolve, reject) => {
-    let attempt = 0;
-    let done = false;
-    let timer: NodeJS.Timeout | undefined;
-    let handlers: ExchangeHandlers | undefined;
+/**
+ * One exchange's state; it is also the control handed to `setup`. A class, not an object literal with
+ * getters and a closure per step: clients run this per query, thousands a second (an object literal with
+ * accessors costs microseconds to create in V8). `resolve` and `reject` are bound, so callers may pass them
+ * around on their own.
+ */
+class Exchange<R> implements ExchangeControl<R> {
+  attempt = 0;
+  done = false;
+  #timer: NodeJS.Timeout | undefined;
+  #handlers: ExchangeHandlers | undefined;
+  #settleResolve: ((value: R) => void) | undefined;
+  #settleReject: ((err: unknown) => void) | undefined;
+  #onAbort: (() => void) | undefined;
+  readonly #options: ExchangeOptions;
+  readonly #deadline: Deadline;
+  readonly #tries: number;
+  readonly #tryTimeout: number | undefined;
 
-    const finish = (settle: () => void) => {
-      if (done) return;
-      done = true;
-      if (timer) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      try {
-        handlers?.cleanup?.();
-      } catch {
-        // cleanup must not mask the outcome
-      }
-      settle();
-    };
-    const fail = (err: unknown) => finish(() => reject(toSoketError(err)));
-    const onAbort = () => fail(abortError(signal as AbortSignal, `Request to ${options.target}`));
+  constructor(options: ExchangeOptions, deadline: Deadline, tries: number, tryTimeout: number | undefined) {
+    this.#options = options;
+    this.#deadline = deadline;
+    this.#tries = tries;
+    this.#tryTimeout = tryTimeout;
+  }
 
-    const ctl: ExchangeControl<R> = {
-      resolve: (value) => finish(() => resolve(value)),
-      reject: fail,
-      get attempt() {
-        return attempt;
-      },
-      get done() {
-        return done;
-      },
-    };
+  readonly resolve = (value: R): void => {
+    if (this.#finish()) (this.#settleResolve as (value: R) => void)(value);
+  };
 
-    const timedOut = () => {
-      const each = tryTimeout !== undefined && attempt > 1 ? ` of ${Math.round(tryTimeout)} ms` : '';
-      const detail = `(${attempt} ${attempt === 1 ? 'try' : 'tries'}${each}${options.timeoutDetail?.() ?? ''})`;
-      const limit = deadline.totalMs || Math.round((tryTimeout ?? 0) * attempt);
-      fail(new TimeoutError('response', options.target, Math.round(limit), detail));
-    };
+  readonly reject = (err: unknown): void => {
+    if (this.#finish()) (this.#settleReject as (err: unknown) => void)(toSoketError(err));
+  };
 
-    const next = () => {
-      if (done) return;
-      attempt++;
-      try {
-        const sent = handlers?.send(attempt);
-        if (sent && typeof (sent as Promise<void>).then === 'function') (sent as Promise<void>).catch(fail);
-      } catch (err) {
-        fail(err);
-        return;
-      }
-      if (done) return;
-      const left = deadline.remaining();
-      const wait = left === undefined ? tryTimeout : Math.min(tryTimeout ?? left, left);
-      if (wait === undefined) return; // no limit: wait for a reply or the signal
-      timer = setTimeout(() => {
-        timer = undefined;
-        if (attempt < tries && !deadline.expired()) next();
-        else timedOut();
-      }, wait);
-    };
-
+  start(
+    setup: (ctl: ExchangeControl<R>) => ExchangeHandlers,
+    resolve: (value: R) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    const signal = this.#options.signal;
     if (signal?.aborted) {
-      reject(abortError(signal, `Request to ${options.target}`));
+      reject(abortError(signal, `Request to ${this.#options.target}`));
       return;
     }
-    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#settleResolve = resolve;
+    this.#settleReject = reject;
+    if (signal) {
+      this.#onAbort = () => this.reject(abortError(signal, `Request to ${this.#options.target}`));
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
     try {
-      handlers = setup(ctl);
+      this.#handlers = setup(this);
     } catch (err) {
-      fail(err);
+      this.reject(err);
       return;
     }
-    if (!done) next();
-  });
+    if (!this.done) this.#next();
+  }
+
+  /** Mark the exchange finished and undo everything, once: true the first time. */
+  #finish(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#onAbort) this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    try {
+      this.#handlers?.cleanup?.();
+    } catch {
+      // cleanup must not mask the outcome
+    }
+    return true;
+  }
+
+  #next(): void {
+    if (this.done) return;
+    this.attempt++;
+    try {
+      const sent = this.#handlers?.send(this.attempt);
+      if (sent && typeof (sent as Promise<void>).then === 'function')
+        (sent as Promise<void>).catch(this.reject);
+    } catch (err) {
+      this.reject(err);
+      return;
+    }
+    if (this.done) return;
+    const left = this.#deadline.remaining();
+    const tryTimeout = this.#tryTimeout;
+    const wait = left === undefined ? tryTimeout : Math.min(tryTimeout ?? left, left);
+    if (wait === undefined) return; // no limit: wait for a reply or the signal
+    this.#timer = setTimeout(onTimer, wait, this);
+  }
+
+  /** The attempt's time is up: try again, or time out. */
+  expire(): void {
+    this.#timer = undefined;
+    if (this.attempt < this.#tries && !this.#deadline.expired()) {
+      this.#next();
+      return;
+    }
+    const attempt = this.attempt;
+    const tryTimeout = this.#tryTimeout;
+    const each = tryTimeout !== undefined && attempt > 1 ? ` of ${Math.round(tryTimeout)} ms` : '';
+    const detail = `(${attempt} ${attempt === 1 ? 'try' : 'tries'}${each}${this.#options.timeoutDetail?.() ?? ''})`;
+    const limit = this.#deadline.totalMs || Math.round((tryTimeout ?? 0) * attempt);
+    this.reject(new TimeoutError('response', this.#options.target, Math.round(limit), detail));
+  }
+}
+
+/** The timer's callback (one function for every exchange, given the exchange as its argument). */
+function onTimer(run: { expire(): void }): void {
+  run.expire();
 }

@@ -14,6 +14,10 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
 const CONTROL_BUT_TAB = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
 
+// The escapes, made once: a block of 64 KiB of control characters then costs no string per character.
+const DECIMAL = Array.from({ length: 0xa0 }, (_, i) => `\\${String(i).padStart(3, '0')}`);
+const HEX = Array.from({ length: 0xa0 }, (_, i) => `\\x${i.toString(16).padStart(2, '0')}`);
+
 /**
  * Escape control characters the way dig presents them: a backslash and the three-digit decimal code
  * (`ESC` → `\027`, `CR` → `\013`, `NUL` → `\000`). A backslash itself stays as it is.
@@ -26,7 +30,7 @@ const CONTROL_BUT_TAB = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
  * ```
  */
 export function escapeControl(text: string): string {
-  return text.replace(CONTROL, (c) => `\\${String(c.charCodeAt(0)).padStart(3, '0')}`);
+  return text.replace(CONTROL, (c) => DECIMAL[c.charCodeAt(0)] as string);
 }
 
 /**
@@ -42,7 +46,7 @@ export function escapeControl(text: string): string {
 export function printable(data: Uint8Array): string {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
     .toString('utf8')
-    .replace(CONTROL_BUT_TAB, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    .replace(CONTROL_BUT_TAB, (c) => HEX[c.charCodeAt(0)] as string);
 }
 
 /**

@@ -13,7 +13,7 @@
 import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { parseDnsName } from '../codec/dns-name.js';
+import { parseDnsName, plainNameWireLength } from '../codec/dns-name.js';
 import { dnsClassNumber, dnsTypeName, dnsTypeNumber } from '../codec/dns-types.js';
 import { runBounded, type StartedTask } from '../core/bounded.js';
 import { withTimeout } from '../core/deadline.js';
@@ -108,6 +108,8 @@ export type DnsLookupOutcome = {
  * ```
  */
 export function checkQueryName(name: string): string {
+  // The common case (a batch checks thousands): a plain name within the limits is its own answer.
+  if (typeof name === 'string' && plainNameWireLength(name) > 0) return name;
   const v = typeof name === 'string' ? name.trim() : '';
   if (v.length === 0) throw new ValidationError('Invalid name: must not be empty');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: any non-ASCII character marks an IDN
@@ -306,13 +308,12 @@ function lookupOne(
   query: string,
   type: number,
   signal: AbortSignal | undefined,
-  planned?: PlannedQuestion,
 ): Promise<DnsLookupResult> {
   if (!plan.search && plan.clients.length === 1) {
     // The common case (one server, no search list): straight to the client.
     let q: PlannedQuestion;
     try {
-      q = planned ?? planQuestion({ name, type, class: plan.cls });
+      q = planQuestion({ name, type, class: plan.cls });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -489,18 +490,13 @@ export async function openDnsLookups(options: DnsLookupOptions = {}): Promise<Dn
         min: 1,
         max: 1024,
       });
-      // Each question is checked and encoded once, here (the batch then only sends).
-      const items = queries.flatMap((query, i) =>
-        plan.types.map((type) => {
-          const name = checked[i] as string;
-          return {
-            query,
-            name,
-            type,
-            planned: plan.search ? undefined : planQuestion({ name, type, class: plan.cls }),
-          };
-        }),
-      );
+      const types = plan.types;
+      const perName = types.length;
+      // Positions only (a packed array of small integers; position = name × types + type): each question is
+      // planned and encoded as it starts. Thousands of objects built here would live through the batch, and
+      // V8 would move their allocation sites to the old generation (pretenuring) and recompile the code
+      // around them, which costs the first batch of a process more than the planning itself.
+      const positions = Array.from({ length: queries.length * perName }, (_, i) => i);
       debug('dns', 'lookup batch', {
         names: queries.length,
         types: plan.types.map(dnsTypeName),
@@ -509,10 +505,12 @@ export async function openDnsLookups(options: DnsLookupOptions = {}): Promise<Dn
       });
       const started: number[] = [];
       return runBounded(
-        items,
-        (item, index): StartedTask<DnsLookupResult> => {
+        positions,
+        (index): StartedTask<DnsLookupResult> => {
           started[index] = performance.now();
-          const result = lookupOne(plan, item.name, item.query, item.type, options.signal, item.planned);
+          const i = (index / perName) | 0;
+          const type = types[index - i * perName] as number;
+          const result = lookupOne(plan, checked[i] as string, queries[i] as string, type, options.signal);
           return { result, settled: result };
         },
         {
@@ -520,12 +518,14 @@ export async function openDnsLookups(options: DnsLookupOptions = {}): Promise<Dn
           ordered: batch.ordered ?? false,
           signal: options.signal,
           map: (task): DnsLookupOutcome => {
-            const item = items[task.index] as { query: string; type: number };
+            const i = (task.index / perName) | 0;
+            const query = queries[i] as string;
+            const type = dnsTypeName(types[task.index - i * perName] as number);
             if (task.ok) {
               return {
                 index: task.index,
-                query: item.query,
-                type: dnsTypeName(item.type),
+                query,
+                type,
                 elapsedMs: task.value.elapsedMs,
                 ok: true,
                 result: task.value,
@@ -533,8 +533,8 @@ export async function openDnsLookups(options: DnsLookupOptions = {}): Promise<Dn
             }
             return {
               index: task.index,
-              query: item.query,
-              type: dnsTypeName(item.type),
+              query,
+              type,
               elapsedMs: performance.now() - (started[task.index] ?? 0),
               ok: false,
               error: toSoketError(task.error),

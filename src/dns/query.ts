@@ -28,10 +28,10 @@ import {
   type EdnsOption,
   encodeDnsMessage,
   formatDnsName,
-  MAX_LABEL_LENGTH,
   nameToWire,
   parseDnsName,
 } from '../codec/dns.js';
+import { plainNameWireLength } from '../codec/dns-name.js';
 import { abortError, Deadline } from '../core/deadline.js';
 import {
   BadPacketError,
@@ -41,13 +41,13 @@ import {
   toSoketError,
   ValidationError,
 } from '../core/errors.js';
-import { exchange } from '../core/exchange.js';
+import { type ExchangeControl, type ExchangeHandlers, exchange } from '../core/exchange.js';
 import { checkTimeout, formatHostPort, parseHostPort, parseInteger } from '../core/validate.js';
 import type { TlsSession } from '../net/tls-client.js';
 import type { Pem, TlsClientOptions } from '../net/tls-config.js';
 import { DohClient, type DohEndpoint, parseDohUrl } from './doh.js';
 import { DnsStreamConnection } from './stream-socket.js';
-import { DnsUdpSocket } from './udp-socket.js';
+import { canonicalAddress, DnsUdpSocket, sendError, type UdpWaiter } from './udp-socket.js';
 
 /** How a query travels. */
 export type DnsTransport = 'udp' | 'tcp' | 'tls' | 'https';
@@ -373,16 +373,16 @@ export function planQuestion(q: DnsQuestionInput): PlannedQuestion {
   let name: string;
   let wire: Uint8Array;
   const text = typeof q.name === 'string' ? q.name : '';
-  if (PLAIN_NAME.test(text) && text.length <= 253) {
-    // The common case, without escapes: labels of letters, digits, '-' and '_'.
+  const size = plainNameWireLength(text);
+  if (size > 0) {
+    // The common case, without escapes: labels of letters, digits, '-' and '_', within the limits.
     name = text.endsWith('.') ? text : `${text}.`;
-    wire = new Uint8Array(name.length + 1);
+    wire = new Uint8Array(size);
     let len = 0;
     let at = 0;
     for (let i = 0; i < name.length; i++) {
       const c = name.charCodeAt(i);
       if (c === 0x2e) {
-        if (len > MAX_LABEL_LENGTH) parseDnsName(text); // throws the label's error
         wire[at] = len;
         at += len + 1;
         len = 0;
@@ -407,9 +407,6 @@ export function planQuestion(q: DnsQuestionInput): PlannedQuestion {
     wire,
   };
 }
-
-/** A name that needs no escapes: its text is its presentation form. */
-const PLAIN_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?$/;
 
 /** Why a reply is not the answer to a query, or undefined when it is. */
 function mismatch(q: PlannedQuestion, m: DnsMessage, id: number): string | undefined {
@@ -446,6 +443,92 @@ interface Waiting {
   before: number;
 }
 
+/** What the UDP queries of one client share. */
+interface UdpShared {
+  sock: DnsUdpSocket;
+  /** The server's address as given (sent to) and port. */
+  address: string;
+  port: number;
+  /** The address in canonical form, which a reply's source must equal. */
+  source: string;
+  ignore(why: string): void;
+  badResponse(q: PlannedQuestion, err: unknown): DnsError;
+  /** The client's queries in flight, when its signal must reach them. */
+  inflight: Set<(err: unknown) => void> | undefined;
+}
+
+/**
+ * One UDP query: the waiter the socket hands replies to and the exchange's send and cleanup, in one object
+ * (a batch makes thousands a second; one object instead of a handful of closures each).
+ */
+class UdpAsk implements UdpWaiter, ExchangeHandlers {
+  readonly address: string;
+  readonly port: number;
+  bytes: Uint8Array = EMPTY;
+  #ctl: ExchangeControl<Reply> | undefined;
+
+  constructor(
+    readonly shared: UdpShared,
+    readonly q: PlannedQuestion,
+    readonly id: number,
+  ) {
+    this.address = shared.source;
+    this.port = shared.port;
+  }
+
+  /** The exchange's setup: wait for the reply. */
+  start(ctl: ExchangeControl<Reply>): this {
+    this.#ctl = ctl;
+    this.shared.sock.wait(this.id, this);
+    this.shared.inflight?.add(ctl.reject);
+    return this;
+  }
+
+  send(): void {
+    this.shared.sock.send(this.bytes, this.shared.address, this.port, this.#sent);
+  }
+
+  readonly #sent = (err: Error | null): void => {
+    if (err) this.#ctl?.reject(sendError(err, this.shared.address, this.port));
+  };
+
+  cleanup(): void {
+    this.shared.sock.release(this.id);
+    if (this.#ctl) this.shared.inflight?.delete(this.#ctl.reject);
+  }
+
+  onReply(b: Buffer): void {
+    const ctl = this.#ctl as ExchangeControl<Reply>;
+    let message: DnsMessage;
+    try {
+      message = decodeDnsMessage(b);
+    } catch (err) {
+      // A reply cut short with TC set (RFC 2181 §9) is a truncation, not a malformed message.
+      if (b.length >= 4 && ((b[2] as number) & 0x82) === 0x82) {
+        ctl.resolve({
+          bytes: b,
+          message: undefined as unknown as DnsMessage,
+          tries: ctl.attempt,
+          truncatedRaw: true,
+        });
+      } else ctl.reject(this.shared.badResponse(this.q, err));
+      return;
+    }
+    const why = mismatch(this.q, message, this.id);
+    if (why) {
+      this.shared.ignore(why);
+      return;
+    }
+    ctl.resolve({ bytes: b, message, tries: ctl.attempt });
+  }
+
+  onStray(from: string): void {
+    this.shared.ignore(`from ${from}`);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
 /**
  * A DNS client for one server and transport: its UDP socket, TCP/TLS connection or HTTP/2 session is kept
  * for every query asked through it (a batch), until {@link DnsClient.close}.
@@ -461,6 +544,7 @@ interface Waiting {
 export class DnsClient {
   readonly plan: DnsClientPlan;
   #udp: DnsUdpSocket | undefined;
+  #udpContext: UdpShared | undefined;
   #template: { bits: number; opt: Uint8Array } | undefined;
   /** How to fail each exchange in flight (when the client's signal fires). */
   readonly #inflight = new Set<(err: unknown) => void>();
@@ -624,11 +708,28 @@ export class DnsClient {
     );
   }
 
+  /** What every UDP query of this client shares (made on the first). */
+  #udpShared(): UdpShared {
+    if (!this.#udpContext) {
+      const { address, port } = this.plan.server;
+      this.#udpContext = {
+        sock: this.#udpSocket(),
+        address,
+        port,
+        source: canonicalAddress(address),
+        ignore: (why) => this.#ignore(why),
+        badResponse: (q, err) => this.#badResponse(q, err),
+        // Only a client with a signal needs to find its queries in flight.
+        inflight: this.plan.signal ? this.#inflight : undefined,
+      };
+    }
+    return this.#udpContext;
+  }
+
   #overUdp(q: PlannedQuestion, deadline: Deadline, signal: AbortSignal | undefined): Promise<Reply> {
-    const sock = this.#udpSocket();
-    const id = sock.allocateId();
-    const bytes = this.#query(q, id);
-    const { address, port } = this.plan.server;
+    const shared = this.#udpShared();
+    const ask = new UdpAsk(shared, q, shared.sock.allocateId());
+    ask.bytes = this.#query(q, ask.id);
     return exchange<Reply>(
       {
         // Only the timeout text uses the target, and #timeout rewrites it: no per-query string here.
@@ -638,44 +739,7 @@ export class DnsClient {
         deadline,
         signal,
       },
-      (ctl) => {
-        sock.wait(id, {
-          address,
-          port,
-          onReply: (b) => {
-            let message: DnsMessage;
-            try {
-              message = decodeDnsMessage(b);
-            } catch (err) {
-              // A reply cut short with TC set (RFC 2181 §9) is a truncation, not a malformed message.
-              if (b.length >= 4 && ((b[2] as number) & 0x82) === 0x82) {
-                ctl.resolve({
-                  bytes: b,
-                  message: undefined as unknown as DnsMessage,
-                  tries: ctl.attempt,
-                  truncatedRaw: true,
-                });
-              } else ctl.reject(this.#badResponse(q, err));
-              return;
-            }
-            const why = mismatch(q, message, id);
-            if (why) {
-              this.#ignore(why);
-              return;
-            }
-            ctl.resolve({ bytes: b, message, tries: ctl.attempt });
-          },
-          onStray: (from) => this.#ignore(`from ${from}`),
-        });
-        this.#inflight.add(ctl.reject);
-        return {
-          send: () => sock.send(bytes, address, port, ctl.reject),
-          cleanup: () => {
-            sock.release(id);
-            this.#inflight.delete(ctl.reject);
-          },
-        };
-      },
+      (ctl) => ask.start(ctl),
     );
   }
 
@@ -820,36 +884,51 @@ export class DnsClient {
     const before = this.ignored;
     const transport = this.plan.server.transport;
     const deadline = new Deadline(this.plan.timeout, this.server);
-    const fail = (used: DnsTransport) => (err: unknown) => {
-      const sig = signal?.aborted ? signal : this.plan.signal?.aborted ? this.plan.signal : undefined;
-      if (sig) throw abortError(sig, `DNS query for ${q.name}`);
-      throw toSoketError(this.#timeout(err, q, used, deadline, t0, { before }));
-    };
+    const failed = (used: DnsTransport) => (err: unknown) =>
+      this.#failed(err, q, used, deadline, t0, before, signal);
     if (transport === 'udp') {
-      return this.#overUdp(q, deadline, signal).then((reply) => {
-        if (!reply.truncatedRaw && !reply.message.flags.tc)
+      return this.#overUdp(q, deadline, signal).then(
+        (reply) => {
+          if (!reply.truncatedRaw && !reply.message.flags.tc)
+            return this.#response(q, reply, 'udp', false, t0, before, query);
+          if (this.plan.tcpFallback) {
+            return this.#overStream(q, deadline, signal).then(
+              (tcp) => this.#response(q, { ...tcp, tries: reply.tries }, 'tcp', true, t0, before, query),
+              failed('tcp'),
+            );
+          }
+          if (reply.truncatedRaw) {
+            throw this.#badResponse(
+              q,
+              new BadPacketError('the UDP answer was cut short (TC) and TCP fallback is off'),
+            );
+          }
           return this.#response(q, reply, 'udp', false, t0, before, query);
-        if (this.plan.tcpFallback) {
-          return this.#overStream(q, deadline, signal).then(
-            (tcp) => this.#response(q, { ...tcp, tries: reply.tries }, 'tcp', true, t0, before, query),
-            fail('tcp'),
-          );
-        }
-        if (reply.truncatedRaw) {
-          throw this.#badResponse(
-            q,
-            new BadPacketError('the UDP answer was cut short (TC) and TCP fallback is off'),
-          );
-        }
-        return this.#response(q, reply, 'udp', false, t0, before, query);
-      }, fail('udp'));
+        },
+        (err: unknown) => this.#failed(err, q, 'udp', deadline, t0, before, signal),
+      );
     }
     const over =
       transport === 'https' ? this.#overHttps(q, deadline, signal) : this.#overStream(q, deadline, signal);
     return over.then(
       (reply) => this.#response(q, reply, transport, false, t0, before, query),
-      fail(transport),
+      failed(transport),
     );
+  }
+
+  /** A query's failure as the caller sees it: an abort as such, a timeout naming the question. */
+  #failed(
+    err: unknown,
+    q: PlannedQuestion,
+    used: DnsTransport,
+    deadline: Deadline,
+    t0: number,
+    before: number,
+    signal: AbortSignal | undefined,
+  ): never {
+    const sig = signal?.aborted ? signal : this.plan.signal?.aborted ? this.plan.signal : undefined;
+    if (sig) throw abortError(sig, `DNS query for ${q.name}`);
+    throw toSoketError(this.#timeout(err, q, used, deadline, t0, { before }));
   }
 
   #response(

@@ -20,7 +20,10 @@ import { ClosedError, type SoketError, toSoketError } from '../core/errors.js';
 
 /** What a query waiting on the socket is told. */
 export interface UdpWaiter {
-  /** The server's address (as given) and port: only datagrams from there are replies. */
+  /**
+   * The server's address in the form {@link canonicalAddress} gives, and its port: only datagrams from there
+   * are replies.
+   */
   address: string;
   port: number;
   /** A datagram with this ID from the server. */
@@ -44,14 +47,39 @@ function familyOf(address: string): 4 | 6 {
   return f;
 }
 
-/** One spelling per IPv6 address (`::1` and `0:0::1` are the same source); IPv4 as is. */
-function canonical(address: string): string {
+/**
+ * One spelling per IPv6 address (`::1` and `0:0::1` are the same source); IPv4 as is. A waiter's `address`
+ * is in this form, so a reply's source is compared as text.
+ *
+ * @example
+ * ```ts
+ * canonicalAddress('0:0::1'); // '::1'
+ * ```
+ */
+export function canonicalAddress(address: string): string {
   let c = CANONICAL.get(address);
   if (c === undefined) {
     c = isIPv6(address) ? ipv6Text(ipv6Bytes(address, 'address')) : address;
     if (CANONICAL.size < 1024) CANONICAL.set(address, c);
   }
   return c;
+}
+
+/** `1.2.3.4:53`, `[::1]:53`: a datagram's source for messages. */
+function sourceText(address: string, port: number): string {
+  return `${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+/**
+ * The sockets' `lookup`: every address sent to here is an IP literal, so it is its own answer, given at once
+ * (dgram's default goes through `dns.lookup`, which defers every send to the next tick).
+ */
+function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (err: null, address: string, family: number) => void,
+): void {
+  callback(null, address, family === 6 || family === 'IPv6' ? 6 : 4);
 }
 
 /**
@@ -61,8 +89,8 @@ function canonical(address: string): string {
  * ```ts
  * const sock = new DnsUdpSocket();
  * const id = sock.allocateId();
- * sock.wait(id, { address: '127.0.0.1', port: 53, onReply: (b) => ..., onStray: () => {} });
- * await sock.send(query, '127.0.0.1', 53);
+ * sock.wait(id, { address: canonicalAddress('127.0.0.1'), port: 53, onReply: (b) => ..., onStray: () => {} });
+ * sock.send(query, '127.0.0.1', 53, (err) => { if (err) console.error(sendError(err, '127.0.0.1', 53).message); });
  * sock.close();
  * ```
  */
@@ -122,6 +150,7 @@ export class DnsUdpSocket {
         const socket = dgram.createSocket({
           type: family === 6 ? 'udp6' : 'udp4',
           recvBufferSize: RECEIVE_BUFFER,
+          lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
         });
         socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
         socket.once('error', reject);
@@ -140,45 +169,39 @@ export class DnsUdpSocket {
   }
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const from = rinfo.family === 'IPv4' ? rinfo.address : canonical(rinfo.address);
-    const fromText = `${from.includes(':') ? `[${from}]` : from}:${rinfo.port}`;
-    const id = msg.length >= 2 ? msg.readUInt16BE(0) : undefined;
-    const w = id === undefined ? undefined : this.#waiting.get(id);
+    const id = msg.length >= 2 ? ((msg[0] as number) << 8) | (msg[1] as number) : -1;
+    const w = id < 0 ? undefined : this.#waiting.get(id);
     if (!w) {
       this.unmatched++;
-      this.#onUnmatched?.(fromText, id);
+      this.#onUnmatched?.(sourceText(canonicalAddress(rinfo.address), rinfo.port), id < 0 ? undefined : id);
       return;
     }
-    if (rinfo.port !== w.port || from !== canonical(w.address)) {
-      w.onStray(fromText);
+    const from = rinfo.family === 'IPv4' ? rinfo.address : canonicalAddress(rinfo.address);
+    if (rinfo.port !== w.port || from !== w.address) {
+      w.onStray(sourceText(from, rinfo.port));
       return;
     }
     w.onReply(msg);
   }
 
   /**
-   * Send a datagram to a server. A failure is reported through `onError` (as a soket error naming the server).
+   * Send a datagram to a server (an IP literal). `callback` is told the outcome (an error as it came; see
+   * {@link sendError} for the message soket gives it).
    */
-  send(bytes: Uint8Array, address: string, port: number, onError: (err: SoketError) => void): void {
+  send(bytes: Uint8Array, address: string, port: number, callback: (err: Error | null) => void): void {
     if (this.#closed) {
-      onError(new ClosedError('The DNS UDP socket is closed'));
+      callback(new ClosedError('The DNS UDP socket is closed'));
       return;
     }
     const family = familyOf(address);
-    const done = (err: Error | null) => {
-      if (err)
-        onError(
-          toSoketError(err, `Cannot send to ${address.includes(':') ? `[${address}]` : address}:${port}`),
-        );
-    };
     const ready = this.#ready.get(family);
     if (ready) {
-      ready.send(bytes, port, address, done);
+      ready.send(bytes, port, address, callback);
       return;
     }
     this.#socket(family).then(
-      (socket) => socket.send(bytes, port, address, done),
-      (err) => done(err as Error),
+      (socket) => socket.send(bytes, port, address, callback),
+      (err) => callback(err as Error),
     );
   }
 
@@ -200,4 +223,16 @@ export class DnsUdpSocket {
     this.#sockets.clear();
     this.#ready.clear();
   }
+}
+
+/**
+ * A send failure as a soket error naming the server.
+ *
+ * @example
+ * ```ts
+ * sendError(err, '::1', 53).message; // 'Cannot send to [::1]:53: ...'
+ * ```
+ */
+export function sendError(err: Error, address: string, port: number): SoketError {
+  return toSoketError(err, `Cannot send to ${address.includes(':') ? `[${address}]` : address}:${port}`);
 }
