@@ -50,7 +50,6 @@ export {
   type HexDirection,
   HexDumper,
   type HexDumpOptions,
-  hexLines,
 } from './core/hexdump.js';
 export type {
   CloseOptions,
@@ -72,7 +71,6 @@ export {
   reverseMany,
 } from './dns/batch.js';
 export {
-  checkQueryName,
   DNS_LOOKUP_DEFAULTS,
   type DnsLookupBatchOptions,
   type DnsLookupManyOptions,
@@ -115,7 +113,6 @@ export {
   RESOLV_CONF_DEFAULTS,
   type ResolvConf,
   readResolvConf,
-  searchNames,
 } from './dns/resolv-conf.js';
 export {
   type FamilyFailure,
@@ -157,7 +154,6 @@ export {
 } from './dns/trace.js';
 export {
   parseTrustAnchors,
-  ROOT_TRUST_ANCHOR_TEXT,
   rootTrustAnchors,
   type TrustAnchor,
 } from './dnssec/trust-anchor.js';
@@ -174,7 +170,6 @@ export {
 export {
   type DatagramSplit,
   MAX_SPLIT_DATAGRAM,
-  parseDatagramSplit,
   type SplitOptions,
   splitDatagrams,
 } from './net/datagram-split.js';
@@ -182,7 +177,6 @@ export {
   type ExecCommand,
   type ExecResult,
   type ExecSpec,
-  execExposed,
   prepareExec,
   runExec,
 } from './net/exec.js';
@@ -197,7 +191,6 @@ export {
   type PrimaryAddress,
   type ResolvedHostname,
 } from './net/host-info.js';
-export { portService } from './net/port-service.js';
 export {
   type PortState,
   PROBE_DEFAULTS,
@@ -233,14 +226,11 @@ export {
   type TimeoutPhaseInfo,
 } from './net/sockopt-inspect.js';
 export {
-  addressScheme,
   formatStreamAddress,
   parseStreamAddress,
-  parseUnixPerm,
   type StreamAddress,
   type StreamAddressOptions,
   type TcpStreamAddress,
-  UNIX_PATH_MAX,
   type UnixStreamAddress,
 } from './net/stream-address.js';
 export { type ConnectStreamOptions, connectStream, type StreamConnection } from './net/stream-connect.js';
@@ -311,8 +301,6 @@ export {
   type CertificateInfo,
   createSelfSignedCertificate,
   describeCertificate,
-  parsePin,
-  pinMatches,
   SELF_SIGNED_DEFAULTS,
   type SelfSignedOptions,
 } from './net/tls-cert.js';
@@ -324,13 +312,10 @@ export {
   type TlsSession,
 } from './net/tls-client.js';
 export {
-  checkKeyPair,
   type PreparedTlsClient,
   type PreparedTlsServer,
-  parseAlpn,
   prepareTlsClient,
   prepareTlsServer,
-  readPemFile,
   TLS_DEFAULTS,
   type TlsClientOptions,
   type TlsServerOptions,
@@ -350,7 +335,6 @@ export {
   udpRequest,
 } from './net/udp-client.js';
 export {
-  parseSourceAddress,
   type SourceAddress,
   UDP_CONNECT_DEFAULTS,
   type UdpConnectEvent,
@@ -362,15 +346,11 @@ export {
   udpConnect,
 } from './net/udp-connect.js';
 export {
-  checkMulticastTtl,
   isBroadcastAddress,
   isMulticastAddress,
   joinGroups,
   type MulticastInterface,
   type MulticastJoin,
-  parseMulticastJoin,
-  parseMulticastJoins,
-  resolveInterface,
   type UdpJoinOptions,
   type UdpSendGroupOptions,
 } from './net/udp-multicast.js';
@@ -383,15 +363,12 @@ export {
   type UdpPipeStats,
 } from './net/udp-pipe.js';
 export {
-  parseHexPayload,
-  parseRate,
   probeUdp,
   probeUdpPorts,
   UDP_PROBE_DEFAULTS,
   type UdpPortState,
   type UdpProbeOptions,
   type UdpProbeResult,
-  udpProbePayload,
 } from './net/udp-probe.js';
 export {
   createUdpRelay,
