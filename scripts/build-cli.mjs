@@ -18,7 +18,8 @@ const common = {
   minify: true,
   legalComments: 'none',
   // koffi is a native, optional dependency: required at run time from node_modules, if present.
-  external: ['koffi'],
+  // @peculiar/x509 (with reflect-metadata) is required on first use (net/tls-cert.ts): most runs never need it.
+  external: ['koffi', '@peculiar/x509', 'reflect-metadata'],
   // import.meta.url in CommonJS: the bundle's own file URL (used by createRequire and package.json reads).
   banner: { js: 'const __soketImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__soketImportMetaUrl' },

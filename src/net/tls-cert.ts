@@ -10,11 +10,26 @@
  * @module
  */
 import { createHash, X509Certificate as NodeX509, randomBytes, webcrypto } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-// @peculiar/x509 needs the Reflect metadata API (its dependency injection container asks for it on load).
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import type * as X509Lib from '@peculiar/x509';
 import { ValidationError } from '../core/errors.js';
+
+let x509Lib: typeof X509Lib | undefined;
+
+/**
+ * @peculiar/x509, loaded on first use: it is a third of every CLI bundle that can speak TLS and most runs
+ * never touch a certificate (the bundles keep it external, scripts/build-cli.mjs). It needs the Reflect
+ * metadata API, which its dependency injection container asks for on load.
+ */
+function loadX509(): typeof X509Lib {
+  if (x509Lib === undefined) {
+    const load = createRequire(import.meta.url);
+    load('reflect-metadata');
+    x509Lib = load('@peculiar/x509') as typeof X509Lib;
+  }
+  return x509Lib;
+}
 
 /** Options of {@link createSelfSignedCertificate}. Defaults in {@link SELF_SIGNED_DEFAULTS}. */
 export interface SelfSignedOptions {
@@ -90,10 +105,11 @@ export async function createSelfSignedCertificate(
   ];
   const commonName = options.commonName ?? hosts[0] ?? SELF_SIGNED_DEFAULTS.commonName;
   const now = options.now ?? new Date();
+  const x509 = loadX509();
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   // @peculiar/x509 is typed with the DOM's WebCrypto types; node:crypto's webcrypto is the same API.
-  type X509Crypto = Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1];
-  type X509Keys = Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'];
+  type X509Crypto = Parameters<typeof X509Lib.X509CertificateGenerator.createSelfSigned>[1];
+  type X509Keys = Parameters<typeof X509Lib.X509CertificateGenerator.createSelfSigned>[0]['keys'];
   const crypto = webcrypto as unknown as NonNullable<X509Crypto>;
   const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
     'sign',
@@ -202,6 +218,7 @@ export function describeCertificate(
     throw new ValidationError(`Not an X.509 certificate: ${(err as Error).message}`, { cause: err });
   }
   const der = node.raw;
+  const x509 = loadX509();
   const cert = new x509.X509Certificate(der);
   const from = cert.notBefore;
   const to = cert.notAfter;
