@@ -3,8 +3,9 @@
  * sink (the CLI's stdout, through its bounded event queue), byte for byte in both directions.
  *
  * - The end of the input shuts down the connection's write side (FIN) unless `shutdown` is false; soket keeps
- *   reading until the peer closes, as `nc -N` does. When the peer finishes first, the session ends (as with
- *   nc): soket stops sending and closes its side.
+ *   reading until the peer closes, as `nc -N` does. When the peer finishes first, the rest of the input still
+ *   goes to it (half-close is one direction only; nothing is lost) and soket's side ends with the input; an
+ *   interactive input (a terminal) has no end to wait for, so then the session ends at once, as with nc.
  * - Backpressure both ways: a full sink pauses the connection; a connection that does not take data pauses
  *   the input. Memory stays bounded whatever the speeds.
  * - The input is borrowed, not consumed: when the session ends it is paused and left as it was, so a
@@ -13,8 +14,9 @@
  *
  * @module
  */
-import type net from 'node:net';
-import { toSoketError } from '../core/errors.js';
+import net from 'node:net';
+import { toSoketError, ValidationError } from '../core/errors.js';
+import { checkBoolean, checkObject, checkSignal, describeValue } from '../core/validate.js';
 
 /** Where the connection's bytes go. */
 export interface PipeSink {
@@ -50,12 +52,38 @@ export interface PipeResult {
   detail?: string;
 }
 
+function hasMethods(value: unknown, names: readonly string[]): boolean {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function')
+  );
+}
+
+/** The arguments of {@link pipeSession}, checked before any listener is added. */
+function checkSession(socket: net.Socket, options: PipeSessionOptions): void {
+  if (!(socket instanceof net.Socket)) {
+    throw new ValidationError(`Invalid socket '${describeValue(socket)}': expected a connected net.Socket`);
+  }
+  checkObject(options, 'pipe session options');
+  if (options.input !== undefined && !hasMethods(options.input, ['on', 'off', 'pause', 'resume'])) {
+    throw new ValidationError(`Invalid input '${describeValue(options.input)}': expected a readable stream`);
+  }
+  if (!hasMethods(options.sink, ['push', 'onDrain'])) {
+    throw new ValidationError(`Invalid sink '${describeValue(options.sink)}': expected { push, onDrain }`);
+  }
+  checkBoolean(options.shutdown, 'shutdown');
+  checkSignal(options.signal);
+}
+
 /**
  * Run one session on a connected socket.
  *
  * @param socket - the connection (TCP, TLS or Unix; created with `allowHalfOpen` for half-close to work)
  * @param options - input, sink, shutdown, signal
  * @returns byte counts and how it ended, once the connection has closed
+ * @throws {ValidationError} (as a rejection) for a socket that is not a `net.Socket`, an input that is not a
+ *   readable stream, a sink without `push` and `onDrain`, or options of the wrong type
  * @example
  * ```ts
  * const r = await pipeSession(socket, { input: process.stdin, sink: { push: (b) => process.stdout.write(b), onDrain: (cb) => process.stdout.once('drain', cb) } });
@@ -63,6 +91,11 @@ export interface PipeResult {
  * ```
  */
 export function pipeSession(socket: net.Socket, options: PipeSessionOptions): Promise<PipeResult> {
+  try {
+    checkSession(socket, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const { input, sink, signal } = options;
   const shutdown = options.shutdown ?? true;
   const t0 = performance.now();
@@ -85,8 +118,9 @@ export function pipeSession(socket: net.Socket, options: PipeSessionOptions): Pr
     if (!socket.write(chunk)) input?.pause();
   };
   const onSocketDrain = () => input?.resume();
+  let peerEnded = false;
   const onInputEnd = () => {
-    if (shutdown && !socket.destroyed && !socket.writableEnded) socket.end();
+    if ((shutdown || peerEnded) && !socket.destroyed && !socket.writableEnded) socket.end();
   };
   if (input && !inputEnded()) {
     input.on('data', onInputData);
@@ -126,8 +160,14 @@ export function pipeSession(socket: net.Socket, options: PipeSessionOptions): Pr
       if (detail !== undefined) r.detail = detail;
       resolve(r);
     });
-    // The peer finished: the session is over (as with nc), so stop sending and end our side too.
+    // The peer finished sending. Half-close is one direction only: the input keeps flowing to the peer until
+    // it ends (then onInputEnd ends our side); with no input left, our side ends now. (Stopping here lost the
+    // tail of stdin whenever the peer shut down its side before soket had written everything.)
+    // An interactive input (a terminal) has no end to wait for: then the session ends as with nc.
     socket.once('end', () => {
+      peerEnded = true;
+      const interactive = (input as { isTTY?: boolean } | undefined)?.isTTY === true;
+      if (input && !inputEnded() && !interactive) return;
       if (input) {
         input.off('data', onInputData);
         input.pause();
