@@ -124,7 +124,10 @@ describe('SNTP interop', () => {
     assert.equal(r.stratum, 10);
     assert.equal(r.leap, 0);
     assert.equal(r.ref_id, '127.127.1.1');
-    assert.ok(Math.abs(r.offset as number) < 0.005, `ntplib measured ${r.offset} s`);
+    // Same clock on both ends: the true offset is 0, so what ntplib measures is bounded by half the round trip
+    // (plus the clocks' reading precision), however loaded the machine is.
+    const bound = (r.delay as number) / 2 + 0.0005;
+    assert.ok(Math.abs(r.offset as number) <= bound, `ntplib measured ${r.offset} s, delay ${r.delay} s`);
     assert.equal(s.stats().answered, 1);
   });
 });
