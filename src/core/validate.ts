@@ -119,6 +119,95 @@ export function checkSignal(value: unknown, what = 'signal'): AbortSignal | unde
   throw new ValidationError(`Invalid ${label(what, 'signal')} ${quote(value)}: expected an AbortSignal`);
 }
 
+/**
+ * Check a required object argument (a question, a spec, a prepared setting): not absent, `null`, an array
+ * or a primitive. For an options argument that may be absent, see {@link checkOptionsObject}.
+ *
+ * @param value - the argument as given
+ * @param what - what it is, for the message
+ * @returns the object
+ * @throws {ValidationError} when not an object
+ * @example
+ * ```ts
+ * checkObject(question, 'DNS question');
+ * ```
+ */
+export function checkObject<T extends object>(value: T, what: string): T {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ValidationError(`Invalid ${label(what, 'argument')} ${quote(value)}: expected an object`);
+  }
+  return value;
+}
+
+/**
+ * Check an optional function option (a callback, a custom transport).
+ *
+ * @throws {ValidationError} when set and not a function
+ * @example
+ * ```ts
+ * const onEvent = checkFunction(options.onEvent, 'onEvent');
+ * ```
+ */
+export function checkFunction<T>(value: T | undefined, what: string): T | undefined {
+  if (value === undefined || typeof value === 'function') return value;
+  throw new ValidationError(`Invalid ${label(what, 'option')} ${quote(value)}: expected a function`);
+}
+
+/**
+ * Check an optional list of strings (host names, protocol names).
+ *
+ * @throws {ValidationError} when set and not an array of strings
+ * @example
+ * ```ts
+ * checkStringArray(options.hosts, 'hosts');
+ * ```
+ */
+export function checkStringArray(value: unknown, what: string): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
+  throw new ValidationError(`Invalid ${label(what, 'option')} ${quote(value)}: expected an array of strings`);
+}
+
+/**
+ * Check the input list of a batch and copy it: an array or other iterable, not a string (whose characters are
+ * not names). The items are the caller's to check.
+ *
+ * @param value - the list as given
+ * @param what - what it is, for the message (`names`)
+ * @returns its items, in an array of their own
+ * @throws {ValidationError} when not an iterable object
+ * @example
+ * ```ts
+ * const queries = checkList(names, 'names');
+ * ```
+ */
+export function checkList<T>(value: Iterable<T>, what: string): T[] {
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    typeof (value as Iterable<T>)[Symbol.iterator] !== 'function'
+  ) {
+    throw new ValidationError(
+      `Invalid ${label(what, 'list')} ${quote(value)}: expected an array (or other iterable)`,
+    );
+  }
+  return [...value];
+}
+
+/**
+ * Check an optional text-or-bytes option (PEM, a payload): a string or a `Uint8Array` (a `Buffer` is one).
+ *
+ * @throws {ValidationError} when set and neither
+ * @example
+ * ```ts
+ * checkStringOrBytes(options.ca, 'ca');
+ * ```
+ */
+export function checkStringOrBytes(value: unknown, what: string): string | Uint8Array | undefined {
+  if (value === undefined || typeof value === 'string' || value instanceof Uint8Array) return value;
+  throw new ValidationError(`Invalid ${label(what, 'option')} ${quote(value)}: expected a string or bytes`);
+}
+
 /** Options for {@link parsePort}. */
 export interface PortOptions {
   /** Accept 0 ("pick a free port"), as listeners do. @default false */
