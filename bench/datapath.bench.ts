@@ -360,7 +360,7 @@ const scenario: Scenario = {
     );
     const loadAfter = os.loadavg().map((x) => x.toFixed(2));
     lines.unshift(
-      `Load average before ${loadBefore.join(' / ')}, after ${loadAfter.join(' / ')} (1/5/15 min). Provisional while other work shares the 2 cores; re-run on a quiet machine with \`npm run bench -- datapath\`.`,
+      `Load average before ${loadBefore.join(' / ')}, after ${loadAfter.join(' / ')} (1/5/15 min). Ratios compare runs taken side by side.`,
       '',
     );
     return lines.join('\n');

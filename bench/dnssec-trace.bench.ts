@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseRootHints, trace } from '../src/dns/trace.js';
 import { parseTrustAnchors } from '../src/dnssec/trust-anchor.js';
 import { missingTreePeer, startDnssecTree } from '../test/helpers/dnssec-tree.js';
-import { mdTable, median, percentile, ratio, type Scenario, SOKET_BIN } from './lib.js';
+import { loadNote, mdTable, median, percentile, ratio, type Scenario, SOKET_BIN } from './lib.js';
 
 const RUNS = 30;
 const WARMUP = 3;
@@ -150,8 +150,8 @@ const scenario: Scenario = {
       return [
         `Wall time of whole processes, ${RUNS} runs each after ${WARMUP} warm-ups, the commands alternating. The tree`,
         'is the one the tests build (test/helpers/dnssec-tree.ts); every server is on loopback, so the times are',
-        "the tools' own work: start-up, queries, and (soket, delv) the signature checks. Provisional: taken on a",
-        'shared machine while other work ran.',
+        "the tools' own work: start-up, queries, and (soket, delv) the signature checks.",
+        loadNote(),
         '',
         mdTable(
           ['command', 'median ms', 'min ms', 'p90 ms', 'vs delv (median)'],

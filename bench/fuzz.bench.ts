@@ -9,7 +9,7 @@
  * The DNS part is the DNS decoder's own fuzzer (bench/dns-fuzz compares it with dns-packet).
  */
 import { FUZZ_TARGETS } from '../test/helpers/fuzz-targets.js';
-import { mdTable, type Scenario } from './lib.js';
+import { loadNote, mdTable, type Scenario } from './lib.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_130);
@@ -59,7 +59,7 @@ const scenario: Scenario = {
       'The slowest input during the run includes garbage-collection pauses and the first, unoptimised calls; timed again',
       'alone (median of 5), it shows whether the input itself is slow.',
       '',
-      'Provisional: taken while other engineers shared the 2-core machine (the times, not the counts, depend on it).',
+      `${loadNote()} The times, not the counts, depend on it.`,
     ].join('\n');
   },
 };

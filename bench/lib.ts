@@ -30,6 +30,14 @@ export function machine(): string {
   return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
 }
 
+/**
+ * The machine's load average (1 min) now, as a sentence for a report: the peers are compared in the same run,
+ * but absolute figures depend on what else shares the cores.
+ */
+export function loadNote(): string {
+  return `Load average when the run ended: ${os.loadavg()[0]?.toFixed(2)} (1 min) on ${os.cpus().length} cores; the ratios compare runs taken side by side.`;
+}
+
 /** The command that reproduces a scenario. */
 export function commandFor(name: string): string {
   return `npm run bench -- ${name}`;

@@ -26,7 +26,7 @@ import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { clientRequest, startChronyServer } from '../test/helpers/chrony.js';
 import { findExecutable } from '../test/helpers/peers.js';
-import { mdTable, median, parseKeyValues, type Scenario, SOKET_BIN } from './lib.js';
+import { loadNote, mdTable, median, parseKeyValues, type Scenario, SOKET_BIN } from './lib.js';
 import { ntpfloodCommand } from './ntpflood.js';
 
 const PHASES = [
@@ -308,7 +308,7 @@ const scenario: Scenario = {
       '',
       `Result: soket answered at least **${worst('soket')}%** in each phase, chronyd **${worst('chronyd')}%** (target ≥ 99%).`,
       '',
-      'Provisional: taken while other engineers shared the 2-core machine; the lead re-runs it on a quiet one.',
+      loadNote(),
     ].join('\n');
   },
 };

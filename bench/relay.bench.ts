@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freeTcpPort, waitListening } from '../test/helpers/ports.js';
 import { clientName, cpuMicros, load, pause, type RunningServer, startServer } from './echo-servers.js';
-import { have, mdTable, median, ratio, type Scenario, SOKET_BIN } from './lib.js';
+import { have, loadNote, mdTable, median, ratio, type Scenario, SOKET_BIN } from './lib.js';
 
 const ROUNDS = 3;
 const SECONDS = 4;
@@ -122,7 +122,7 @@ const scenario: Scenario = {
       ok.get(k) ? 'yes' : 'NO',
     ]);
     const lines = [
-      `Client: ${clientName()}. Echo server behind the relays: Node \`socket.pipe(socket)\`. ${ROUNDS} interleaved rounds of ${SECONDS} s per relay and load; medians. Provisional: taken on a shared, busy 2-core machine.`,
+      `Client: ${clientName()}. Echo server behind the relays: Node \`socket.pipe(socket)\`. ${ROUNDS} interleaved rounds of ${SECONDS} s per relay and load; medians. ${loadNote()}`,
       '',
       mdTable(
         ['relay', 'req/resp msgs/s', 'p99 µs', 'relay CPU µs/msg', 'stream MB/s', 'every byte right'],

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { mdTable, ROOT, type Scenario, SOKET_BIN } from './lib.js';
+import { loadNote, mdTable, ROOT, type Scenario, SOKET_BIN } from './lib.js';
 import { ntpfloodCommand } from './ntpflood.js';
 
 function minutesOption(): number {
@@ -281,7 +281,7 @@ const scenario: Scenario = {
       '',
       `Result: ${lost === 0 ? 'no' : `**${lost}**`} well-behaved request${lost === 1 ? '' : 's'} lost, every server ${Object.values(final).every(Boolean) ? 'still answering at the end' : '**not** answering at the end'}.`,
       '',
-      'Provisional: taken while other engineers shared the 2-core machine; the lead re-runs it on a quiet one.',
+      loadNote(),
     ].join('\n');
   },
 };

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createSelfSignedCertificate } from '../src/net/tls-cert.js';
 import { freeTcpPort, waitListening } from '../test/helpers/ports.js';
 import { clientName, cpuMicros, load, pause } from './echo-servers.js';
-import { mdTable, median, ratio, type Scenario, SOKET_BIN } from './lib.js';
+import { loadNote, mdTable, median, ratio, type Scenario, SOKET_BIN } from './lib.js';
 
 const ROUNDS = 3;
 const SECONDS = 4;
@@ -122,7 +122,7 @@ const scenario: Scenario = {
       ok.get(k) ? 'yes' : 'NO',
     ]);
     return [
-      `Client: ${clientName()} through one minimal Node TLS originator (net → tls.connect pipe) shared by both servers. ${ROUNDS} interleaved rounds of ${SECONDS} s; medians; TLS 1.3, ECDSA P-256. Provisional: taken on a shared, busy 2-core machine.`,
+      `Client: ${clientName()} through one minimal Node TLS originator (net → tls.connect pipe) shared by both servers. ${ROUNDS} interleaved rounds of ${SECONDS} s; medians; TLS 1.3, ECDSA P-256. ${loadNote()}`,
       '',
       mdTable(['server', 'req/resp msgs/s', 'server CPU µs/msg', 'stream MB/s', 'every byte right'], rows),
       '',
