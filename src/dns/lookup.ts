@@ -19,7 +19,18 @@ import { runBounded, type StartedTask } from '../core/bounded.js';
 import { withTimeout } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
 import { DnsError, type SoketError, toSoketError, ValidationError } from '../core/errors.js';
-import { formatHostPort, parseHostPort, parseInteger } from '../core/validate.js';
+import {
+  checkBoolean,
+  checkList,
+  checkOptionsObject,
+  checkSignal,
+  checkString,
+  checkTimeout,
+  describeValue,
+  formatHostPort,
+  parseHostPort,
+  parseInteger,
+} from '../core/validate.js';
 import {
   DNS_QUERY_DEFAULTS,
   DnsClient,
@@ -110,7 +121,7 @@ export type DnsLookupOutcome = {
 export function checkQueryName(name: string): string {
   // The common case (a batch checks thousands): a plain name within the limits is its own answer.
   if (typeof name === 'string' && plainNameWireLength(name) > 0) return name;
-  const v = typeof name === 'string' ? name.trim() : '';
+  const v = checkString(name, 'name').trim();
   if (v.length === 0) throw new ValidationError('Invalid name: must not be empty');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: any non-ASCII character marks an IDN
   const ascii = /[^\x00-\x7f]/.test(v) ? domainToASCII(v) : v;
@@ -155,6 +166,11 @@ function parseSpec(value: string, transport: DnsTransport | undefined): ServerSp
  * @internal
  */
 export function parseServerSpecs(value: string | readonly string[], transport?: DnsTransport): ServerSpec[] {
+  if (typeof value !== 'string' && !(Array.isArray(value) && value.every((v) => typeof v === 'string'))) {
+    throw new ValidationError(
+      `Invalid DNS server '${describeValue(value)}': expected a string or an array of strings`,
+    );
+  }
   const parts = (typeof value === 'string' ? [value] : value)
     .flatMap((v) => (/^https:\/\//i.test(v.trim()) ? [v] : v.split(',')))
     .map((v) => v.trim())
@@ -220,7 +236,14 @@ function typesOf(type: DnsLookupOptions['type']): number[] {
   const list =
     type === undefined ? [DNS_LOOKUP_DEFAULTS.type] : Array.isArray(type) ? type : [type as string | number];
   if (list.length === 0) throw new ValidationError('Give at least one record type');
+  for (const t of list) checkMnemonic(t, 'type');
   return [...new Set(list.map((t) => dnsTypeNumber(t)))];
+}
+
+function checkMnemonic(value: unknown, what: string): void {
+  if (typeof value !== 'string' && typeof value !== 'number') {
+    throw new ValidationError(`Invalid ${what} '${describeValue(value)}': expected a mnemonic or a number`);
+  }
 }
 
 /** Everything a batch needs, checked and with server names looked up. */
@@ -233,6 +256,7 @@ interface LookupPlan {
 }
 
 async function planLookup(options: DnsLookupOptions, signal: AbortSignal | undefined): Promise<LookupPlan> {
+  checkSignal(signal);
   const types = typesOf(options.type);
   const {
     server,
@@ -245,7 +269,11 @@ async function planLookup(options: DnsLookupOptions, signal: AbortSignal | undef
     signal: _s,
     ...client
   } = options;
+  if (qclass !== undefined) checkMnemonic(qclass, 'class');
   const cls = qclass === undefined ? 1 : dnsClassNumber(qclass);
+  checkBoolean(search, 'search');
+  if (resolvConf !== undefined) checkString(resolvConf, 'resolvConf');
+  checkTimeout(lookupTimeout, { what: 'lookupTimeout' });
   const specs = server === undefined ? undefined : parseServerSpecs(server, options.transport);
   if (family !== undefined && family !== 0 && family !== 4 && family !== 6) {
     throw new ValidationError(`Invalid family '${String(family)}': expected 0, 4 or 6`);
@@ -387,6 +415,7 @@ async function lookupSearching(
  */
 export async function dnsLookup(name: string, options: DnsLookupOptions = {}): Promise<DnsLookupResult> {
   checkQueryName(name);
+  checkOptionsObject(options, 'DNS lookup options');
   const plan = await planLookup(options, options.signal);
   try {
     return await lookupOne(plan, checkQueryName(name), name, plan.types[0] as number, options.signal);
@@ -418,9 +447,18 @@ export function dnsLookupMany(
   names: Iterable<string>,
   options: DnsLookupManyOptions = {},
 ): AsyncGenerator<DnsLookupOutcome, void, undefined> {
-  const queries = [...names];
+  // The list is copied now; a wrong one fails on the first iteration, as every other check does.
+  let queries: string[] | undefined;
+  let invalid: unknown;
+  try {
+    queries = checkList(names, 'names');
+  } catch (err) {
+    invalid = err;
+  }
   return lazyIterator(async () => {
+    if (queries === undefined) throw invalid;
     for (const q of queries) checkQueryName(q);
+    checkOptionsObject(options, 'DNS lookup options');
     const lookups = await openDnsLookups(options);
     return lookups.many(queries, { ...options, close: true });
   });
@@ -474,6 +512,7 @@ export interface DnsLookups {
  * ```
  */
 export async function openDnsLookups(options: DnsLookupOptions = {}): Promise<DnsLookups> {
+  checkOptionsObject(options, 'DNS lookup options');
   const plan = await planLookup(options, options.signal);
   const close = () => {
     for (const c of plan.clients) c.close();
@@ -484,7 +523,8 @@ export async function openDnsLookups(options: DnsLookupOptions = {}): Promise<Dn
     ignored: () => plan.clients.reduce((n, c) => n + c.ignored, 0),
     close,
     many(names, batch = {}) {
-      const queries = [...names];
+      const queries = checkList(names, 'names');
+      checkOptionsObject(batch, 'DNS lookup batch options');
       const checked = queries.map(checkQueryName);
       const concurrency = parseInteger(batch.concurrency ?? DNS_LOOKUP_DEFAULTS.concurrency, 'concurrency', {
         min: 1,
@@ -515,7 +555,7 @@ export async function openDnsLookups(options: DnsLookupOptions = {}): Promise<Dn
         },
         {
           concurrency,
-          ordered: batch.ordered ?? false,
+          ordered: checkBoolean(batch.ordered, 'ordered') ?? false,
           signal: options.signal,
           map: (task): DnsLookupOutcome => {
             const i = (task.index / perName) | 0;

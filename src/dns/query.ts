@@ -42,7 +42,18 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { type ExchangeControl, type ExchangeHandlers, exchange } from '../core/exchange.js';
-import { checkTimeout, formatHostPort, parseHostPort, parseInteger } from '../core/validate.js';
+import {
+  checkBoolean,
+  checkObject,
+  checkSignal,
+  checkString,
+  checkStringOrBytes,
+  checkTimeout,
+  describeValue,
+  formatHostPort,
+  parseHostPort,
+  parseInteger,
+} from '../core/validate.js';
 import type { TlsSession } from '../net/tls-client.js';
 import type { Pem, TlsClientOptions } from '../net/tls-config.js';
 import { DohClient, type DohEndpoint, parseDohUrl } from './doh.js';
@@ -212,6 +223,14 @@ export function planServer(server: DnsServerInput, transport?: DnsTransport): Pl
       `Invalid transport '${String(transport)}': expected ${DNS_TRANSPORTS.join(', ')}`,
     );
   }
+  if (
+    typeof server !== 'string' &&
+    (server === null || typeof server !== 'object' || typeof server.address !== 'string')
+  ) {
+    throw new ValidationError(
+      `Invalid DNS server '${describeValue(server)}': expected IP, IP:PORT, [IPv6]:PORT, { address, port } or an https:// URL`,
+    );
+  }
   if (typeof server === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(server.trim())) {
     if (transport !== undefined && transport !== 'https') {
       throw new ValidationError(`A URL server ('${server}') needs the https transport, not ${transport}`);
@@ -232,8 +251,7 @@ export function planServer(server: DnsServerInput, transport?: DnsTransport): Pl
     ({ host, port } = parseHostPort(server, { defaultPort }));
   } else {
     host = server.address;
-    port = server.port ?? defaultPort;
-    parseInteger(port, 'port', { min: 1, max: 65535 });
+    port = parseInteger(server.port ?? defaultPort, 'port', { min: 1, max: 65535 });
   }
   const address = host.split('%')[0] ?? host;
   if (isIP(address) === 0) {
@@ -264,6 +282,22 @@ function clientSubnet(value: string): EdnsOption {
   };
 }
 
+/** The yes/no options of {@link DnsClientOptions}. */
+const BOOLEAN_OPTIONS = [
+  'recursionDesired',
+  'dnssecOk',
+  'checkingDisabled',
+  'authenticData',
+  'edns',
+  'nsid',
+  'cookie',
+  'tcpFallback',
+  'insecure',
+] as const;
+
+/** The text options of {@link DnsClientOptions} (besides `server`, `transport` and `method`, checked by value). */
+const STRING_OPTIONS = ['clientSubnet', 'connectAddress', 'servername', 'pin'] as const;
+
 /**
  * Check a client's options once.
  *
@@ -274,6 +308,12 @@ export function planClient(options: DnsClientOptions): DnsClientPlan {
   if (options === null || typeof options !== 'object' || options.server === undefined) {
     throw new ValidationError('A DNS query needs a server');
   }
+  for (const flag of BOOLEAN_OPTIONS) checkBoolean(options[flag], flag);
+  for (const text of STRING_OPTIONS) {
+    if (options[text] !== undefined) checkString(options[text], text);
+  }
+  checkStringOrBytes(options.ca, 'ca');
+  checkSignal(options.signal);
   const server = planServer(options.server, options.transport);
   const timeout = checkTimeout(options.timeout ?? DNS_QUERY_DEFAULTS.timeout, { what: 'timeout' });
   const tries = parseInteger(options.tries ?? DNS_QUERY_DEFAULTS.tries, 'tries', { min: 1, max: 20 });
@@ -359,6 +399,26 @@ export interface PlannedQuestion {
   lower: string;
   /** The name's wire form. */
   wire: Uint8Array;
+}
+
+/**
+ * Check the types of a question from a caller (the lookups plan theirs from checked parts).
+ *
+ * @throws {ValidationError} for a question that is not an object, a name that is not a string, or a type or
+ *   class that is neither a string nor a number
+ */
+function checkQuestion(q: DnsQuestionInput): void {
+  checkObject(q, 'DNS question');
+  checkString(q.name, 'name');
+  // Unrolled: a batch asks thousands of questions a second, and a list of keys would be one more allocation.
+  checkMnemonic(q.type, 'type');
+  checkMnemonic(q.class, 'class');
+}
+
+function checkMnemonic(value: unknown, what: string): void {
+  if (value !== undefined && typeof value !== 'string' && typeof value !== 'number') {
+    throw new ValidationError(`Invalid ${what} '${describeValue(value)}': expected a mnemonic or a number`);
+  }
 }
 
 /**
@@ -863,6 +923,8 @@ export class DnsClient {
   query(question: DnsQuestionInput, signal?: AbortSignal): Promise<DnsResponse> {
     let q: PlannedQuestion;
     try {
+      checkQuestion(question);
+      checkSignal(signal);
       q = planQuestion(question);
     } catch (err) {
       return Promise.reject(err);

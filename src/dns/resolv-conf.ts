@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import { toSoketError, ValidationError } from '../core/errors.js';
 import { readInputFile } from '../core/input-file.js';
+import { checkString } from '../core/validate.js';
 
 /** The largest resolv.conf read (glibc reads far less: 3 servers, 6 search domains). */
 const RESOLV_CONF_MAX_BYTES = 1024 * 1024;
@@ -37,12 +38,14 @@ export const RESOLV_CONF_DEFAULTS = { nameserver: '127.0.0.1', ndots: 1, timeout
  *
  * @param text - the file's contents
  * @returns its name servers, search list and options (defaults where absent)
+ * @throws {ValidationError} when `text` is not a string
  * @example
  * ```ts
  * parseResolvConf('nameserver 127.0.0.1\nsearch example.test\noptions ndots:2').ndots; // 2
  * ```
  */
 export function parseResolvConf(text: string): ResolvConf {
+  checkString(text, 'resolv.conf text');
   const out: ResolvConf = {
     nameservers: [],
     search: [],
@@ -78,6 +81,7 @@ export function parseResolvConf(text: string): ResolvConf {
  * Read and parse a resolv.conf file. A missing file is the defaults (glibc asks 127.0.0.1).
  *
  * @param path - @default '/etc/resolv.conf'
+ * @throws {ValidationError} when `path` is not a string
  * @throws {NetworkError} when the file exists but cannot be read
  * @example
  * ```ts
@@ -86,6 +90,7 @@ export function parseResolvConf(text: string): ResolvConf {
  * ```
  */
 export async function readResolvConf(path: string = RESOLV_CONF): Promise<ResolvConf> {
+  checkString(path, 'resolv.conf path');
   let text = '';
   try {
     // Capped: a resolv.conf is a few hundred bytes; a device or a huge file is refused, not read whole.

@@ -20,10 +20,19 @@ import { type DnsMessage, parseDnsName, type ResourceRecord, rdataText } from '.
 import { dnsClassNumber, dnsRcodeNumber, dnsTypeName, dnsTypeNumber } from '../codec/dns-types.js';
 import { Deadline, throwIfAborted } from '../core/deadline.js';
 import { TimeoutError, TraceError, toSoketError, ValidationError } from '../core/errors.js';
-import { checkTimeout, parseInteger } from '../core/validate.js';
+import {
+  checkBoolean,
+  checkFunction,
+  checkOptionsObject,
+  checkSignal,
+  checkString,
+  checkTimeout,
+  describeValue,
+  parseInteger,
+} from '../core/validate.js';
 import { isSubdomain, joinLabels, labelCount, splitLabels } from '../dnssec/canonical.js';
 import { canonicalName, type DnssecRecord, T } from '../dnssec/records.js';
-import { rootTrustAnchors, type TrustAnchor } from '../dnssec/trust-anchor.js';
+import { checkTrustAnchors, rootTrustAnchors, type TrustAnchor } from '../dnssec/trust-anchor.js';
 import {
   ChainValidator,
   type DnssecCheck,
@@ -93,6 +102,8 @@ export const IANA_ROOT_HINTS: readonly RootHint[] = [
  * ```
  */
 export function parseRootHints(text: string, source = 'root hints'): RootHint[] {
+  checkString(text, 'root hints text');
+  if (typeof source !== 'string') source = 'root hints';
   const ns: string[] = [];
   const addresses = new Map<string, string[]>();
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -277,6 +288,12 @@ interface Checked {
 }
 
 function check(options: TraceOptions): Checked {
+  checkOptionsObject(options, 'trace options');
+  if (options.type !== undefined && typeof options.type !== 'string' && typeof options.type !== 'number') {
+    throw new ValidationError(
+      `Invalid type '${describeValue(options.type)}': expected a mnemonic or a number`,
+    );
+  }
   const type = dnsTypeNumber(options.type ?? TRACE_DEFAULTS.type);
   const family = options.family ?? 0;
   if (family !== 0 && family !== 4 && family !== 6) {
@@ -286,6 +303,8 @@ function check(options: TraceOptions): Checked {
   if (!Array.isArray(hints) || hints.length === 0)
     throw new ValidationError('Invalid rootHints: expected at least one server');
   for (const h of hints) {
+    if (h === null || typeof h !== 'object' || typeof h.name !== 'string')
+      throw new ValidationError(`Invalid root hint '${describeValue(h)}': expected { name, address }`);
     if (isIP(h.address) === 0) throw new ValidationError(`Invalid root hint address '${h.address}'`);
   }
   if (!hints.some((h) => family === 0 || isIP(h.address) === family)) {
@@ -299,6 +318,7 @@ function check(options: TraceOptions): Checked {
     throw new ValidationError('Give either a resolver (server) or root hints (rootHints), not both');
   }
   const server = options.server === undefined ? undefined : parseDnsServer(options.server);
+  checkSignal(options.signal);
   if (server && family !== 0 && isIP(server.address) !== family) {
     throw new ValidationError(`The resolver ${server.text} is not an IPv${family} address`);
   }
@@ -311,12 +331,12 @@ function check(options: TraceOptions): Checked {
     timeout,
     tryTimeout: checkTimeout(options.tryTimeout, { what: 'tryTimeout' }) ?? TRACE_DEFAULTS.tryTimeout,
     maxSteps: parseInteger(options.maxSteps ?? TRACE_DEFAULTS.maxSteps, 'maxSteps', { min: 1 }),
-    validate: options.validate ?? false,
-    dnssecOk: options.dnssecOk ?? options.validate ?? false,
-    anchors: options.trustAnchors ?? rootTrustAnchors(),
+    validate: checkBoolean(options.validate, 'validate') ?? false,
+    dnssecOk: checkBoolean(options.dnssecOk, 'dnssecOk') ?? options.validate ?? false,
+    anchors: checkTrustAnchors(options.trustAnchors, 'trustAnchors') ?? rootTrustAnchors(),
     port: parseInteger(options.port ?? TRACE_DEFAULTS.port, 'port', { min: 1, max: 65535 }),
-    transport: options.transport ?? queryOnce,
-    now: options.now,
+    transport: checkFunction(options.transport, 'transport') ?? queryOnce,
+    now: checkFunction(options.now, 'now'),
   };
 }
 
@@ -967,6 +987,7 @@ export async function* traceStream(name: string, options: TraceOptions = {}): As
  * @param name - the name to resolve
  * @param options - see {@link TraceOptions}; `onEvent` receives each step and DNSSEC finding
  * @returns the final answer, the server that gave it, and with `validate` the DNSSEC verdict
+ * @throws {ValidationError} for a bad name or option
  * @throws {TraceError} when no server of a zone answers, on a delegation loop, or past the step limit
  * @throws {TimeoutError} phase `overall` when `timeout` runs out
  * @example
@@ -980,6 +1001,7 @@ export async function trace(
   name: string,
   options: TraceOptions & { onEvent?: (event: TraceStep | TraceDnssecEvent) => void } = {},
 ): Promise<TraceResult> {
+  checkFunction(checkOptionsObject(options, 'trace options').onEvent, 'onEvent');
   let result: TraceResult | undefined;
   for await (const e of traceStream(name, options)) {
     if (e.event === 'result') result = e;

@@ -10,6 +10,7 @@
 import { nameToWire } from '../codec/dns-name.js';
 import { DNSSEC_ALGORITHMS } from '../codec/dns-types.js';
 import { ValidationError } from '../core/errors.js';
+import { checkString, describeValue } from '../core/validate.js';
 import { canonicalName, parseDnskey, parseDs } from './records.js';
 
 /** The trust anchors of one zone: DS records and/or DNSKEY records (RDATA). */
@@ -37,6 +38,43 @@ export const ROOT_TRUST_ANCHOR_TEXT = `. IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0
  */
 export function rootTrustAnchors(): TrustAnchor[] {
   return parseTrustAnchors(ROOT_TRUST_ANCHOR_TEXT, 'the built-in root anchor');
+}
+
+/**
+ * Check trust anchors given by a caller (an option of the trace and the validator): an array of
+ * {@link TrustAnchor}s, as {@link parseTrustAnchors} makes them.
+ *
+ * @param value - the anchors, or undefined for the default
+ * @param what - the option, for messages
+ * @returns the anchors, or undefined
+ * @throws {ValidationError} when not an array of `{ zone, ds, dnskey }` with RDATA bytes
+ * @example
+ * ```ts
+ * checkTrustAnchors(options.trustAnchors, 'trustAnchors');
+ * ```
+ */
+export function checkTrustAnchors(
+  value: readonly TrustAnchor[] | undefined,
+  what: string,
+): readonly TrustAnchor[] | undefined {
+  if (value === undefined) return undefined;
+  const valid =
+    Array.isArray(value) &&
+    value.every(
+      (a: TrustAnchor | null) =>
+        a !== null &&
+        typeof a === 'object' &&
+        typeof a.zone === 'string' &&
+        Array.isArray(a.ds) &&
+        Array.isArray(a.dnskey) &&
+        [...a.ds, ...a.dnskey].every((r) => r instanceof Uint8Array),
+    );
+  if (!valid) {
+    throw new ValidationError(
+      `Invalid ${what} '${describeValue(value)}': expected trust anchors ({ zone, ds, dnskey }, see parseTrustAnchors)`,
+    );
+  }
+  return value;
 }
 
 function algorithmNumber(text: string, where: string): number {
@@ -86,13 +124,16 @@ const CLASSES = new Set(['IN', 'CH', 'HS']);
  * @param text - the file's contents
  * @param source - for messages, e.g. the file name
  * @returns the anchors, grouped by zone
- * @throws {ValidationError} for a line that is neither, a bad number, bad hex or base64, or no anchors at all
+ * @throws {ValidationError} for text that is not a string, a line that is neither, a bad number, bad hex or
+ *   base64, or no anchors at all
  * @example
  * ```ts
  * parseTrustAnchors('. IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D', 'anchor.ds');
  * ```
  */
 export function parseTrustAnchors(text: string, source = 'trust anchor file'): TrustAnchor[] {
+  checkString(text, 'trust anchor text');
+  if (typeof source !== 'string') source = 'trust anchor file';
   const byZone = new Map<string, TrustAnchor>();
   const add = (owner: string, kind: 'DS' | 'DNSKEY', fields: string[], where: string) => {
     let zone: string;

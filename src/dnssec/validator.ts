@@ -13,7 +13,8 @@
  */
 import { formatDnsName, wireToLabels } from '../codec/dns-name.js';
 import { dnsRcodeName, dnsTypeName } from '../codec/dns-types.js';
-import { toSoketError } from '../core/errors.js';
+import { toSoketError, ValidationError } from '../core/errors.js';
+import { checkFunction, checkObject } from '../core/validate.js';
 import { isSubdomain, joinLabels, labelCount, signedData, splitLabels } from './canonical.js';
 import { algorithmSupported, DIGEST_TYPES, digestSupported, dsDigest, verifySignature } from './crypto.js';
 import {
@@ -39,7 +40,7 @@ import {
   type Rrsig,
   T,
 } from './records.js';
-import { rootTrustAnchors, type TrustAnchor } from './trust-anchor.js';
+import { checkTrustAnchors, rootTrustAnchors, type TrustAnchor } from './trust-anchor.js';
 
 /** The outcome of validation (RFC 4033 §5; "indeterminate" is reported as `insecure` with its reason). */
 export type DnssecStatus = 'secure' | 'insecure' | 'bogus';
@@ -205,11 +206,19 @@ export class ChainValidator {
   readonly #notCut = new Set<string>();
   readonly #steps = new Map<string, Promise<ZoneTrust | 'not-a-cut' | 'nonexistent'>>();
 
+  /**
+   * @param options - where to fetch records, the trust anchors, the clock, an event callback
+   * @throws {ValidationError} for options of the wrong type (`fetch` is required)
+   */
   constructor(options: ChainValidatorOptions) {
-    this.#fetch = options.fetch;
-    this.#anchors = options.anchors ?? rootTrustAnchors();
-    this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
-    this.#onEvent = options.onEvent;
+    checkObject(options, 'validator options');
+    const fetch = checkFunction(options.fetch, 'fetch');
+    if (fetch === undefined)
+      throw new ValidationError('A chain validator needs fetch (name, type) => message');
+    this.#fetch = fetch;
+    this.#anchors = checkTrustAnchors(options.anchors, 'anchors') ?? rootTrustAnchors();
+    this.#now = checkFunction(options.now, 'now') ?? (() => Math.floor(Date.now() / 1000));
+    this.#onEvent = checkFunction(options.onEvent, 'onEvent');
   }
 
   /** Zones judged so far, anchor first. */

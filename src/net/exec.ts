@@ -16,8 +16,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
-import type net from 'node:net';
+import net from 'node:net';
 import { ValidationError } from '../core/errors.js';
+import {
+  checkFunction,
+  checkObject,
+  checkOptionsObject,
+  checkString,
+  checkStringArray,
+  describeValue,
+} from '../core/validate.js';
 
 /** What to run: a program with arguments (no shell), or a shell command line. */
 export type ExecCommand = { program: string; args?: readonly string[] } | { shell: string };
@@ -38,13 +46,16 @@ export interface ExecSpec {
  * @param command - `{ program, args }` or `{ shell }`
  * @param env - the environment whose PATH is searched (default: this process's)
  * @returns the command ready to run
- * @throws {ValidationError} `Program 'nosuch' not found on PATH` or not executable
+ * @throws {ValidationError} `Program 'nosuch' not found on PATH` or not executable; a command or
+ *   environment of the wrong type
  * @example
  * ```ts
  * prepareExec({ program: 'cat', args: ['-n'] }); // { file: '/usr/bin/cat', args: ['-n'], display: 'cat -n' }
  * ```
  */
 export function prepareExec(command: ExecCommand, env: NodeJS.ProcessEnv = process.env): ExecSpec {
+  checkObject(command, 'exec command');
+  checkEnv(env);
   if ('shell' in command) {
     if (typeof command.shell !== 'string' || command.shell.trim() === '') {
       throw new ValidationError('Invalid --sh: expected a command line');
@@ -52,11 +63,48 @@ export function prepareExec(command: ExecCommand, env: NodeJS.ProcessEnv = proce
     return { file: '/bin/sh', args: ['-c', command.shell], display: `sh -c ${quote(command.shell)}` };
   }
   const { program } = command;
-  const args = [...(command.args ?? [])];
+  const args = [...(checkStringArray(command.args, 'args') ?? [])];
   if (typeof program !== 'string' || program === '')
     throw new ValidationError('Invalid --exec: expected a program');
   const file = findProgram(program, env);
   return { file, args, display: [program, ...args].map(quote).join(' ') };
+}
+
+/** An environment: an object whose PATH, when set, is a string. */
+function checkEnv(env: NodeJS.ProcessEnv): void {
+  checkOptionsObject(env, 'environment');
+  if (env.PATH !== undefined) checkString(env.PATH, 'environment PATH');
+}
+
+/** An address and port for the environment (`peer`, `local`). */
+function checkEndpoint(value: { address: string; port: number } | undefined, what: string): void {
+  if (value === undefined) return;
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    typeof value.address !== 'string' ||
+    typeof value.port !== 'number'
+  ) {
+    throw new ValidationError(`Invalid ${what} '${describeValue(value)}': expected { address, port }`);
+  }
+}
+
+/** The arguments of {@link runExec}, checked before anything runs. */
+function checkRun(spec: ExecSpec, socket: net.Socket, options: RunExecOptions): void {
+  checkObject(spec, 'exec spec');
+  checkString(spec.file, 'exec spec file');
+  if (checkStringArray(spec.args, 'exec spec args') === undefined) {
+    throw new ValidationError('Invalid exec spec: expected one from prepareExec (no args)');
+  }
+  if (!(socket instanceof net.Socket)) {
+    throw new ValidationError(`Invalid socket '${describeValue(socket)}': expected a connected net.Socket`);
+  }
+  checkOptionsObject(options, 'exec options');
+  checkEndpoint(options.peer, 'peer');
+  checkEndpoint(options.local, 'local');
+  if (options.env !== undefined) checkEnv(options.env);
+  checkFunction(options.onStderr, 'onStderr');
+  checkFunction(options.onStart, 'onStart');
 }
 
 function quote(s: string): string {
@@ -121,6 +169,8 @@ export interface RunExecOptions {
  * @param socket - the connection (TCP, TLS or Unix)
  * @param options - peer addresses for the environment, a stderr line callback
  * @returns how the program ended, once it has exited and the connection is closed
+ * @throws {ValidationError} (as a rejection) for a spec not from {@link prepareExec}, a socket that is not a
+ *   `net.Socket`, or options of the wrong type
  * @example
  * ```ts
  * const spec = prepareExec({ program: 'tr', args: ['a-z', 'A-Z'] });
@@ -134,6 +184,11 @@ export function runExec(
   socket: net.Socket,
   options: RunExecOptions = {},
 ): Promise<ExecResult> {
+  try {
+    checkRun(spec, socket, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
   if (options.peer) {
     env.SOKET_PEER_ADDR = options.peer.address;

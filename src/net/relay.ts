@@ -24,12 +24,24 @@ import {
   type ProxyInetAddress,
   readProxyHeader,
 } from '../codec/proxy-protocol.js';
-import { type AccessList, createAccessList } from '../core/cidr.js';
+import { AccessList, createAccessList } from '../core/cidr.js';
 import { debug } from '../core/debug.js';
 import { TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
 import { type CloseOptions, listening, type ServerAddress, ServerLifecycle } from '../core/lifecycle.js';
-import { checkTimeout, parseInteger } from '../core/validate.js';
-import { formatStreamAddress, parseStreamAddress, type StreamAddress } from './stream-address.js';
+import {
+  checkBoolean,
+  checkFunction,
+  checkOptionsObject,
+  checkTimeout,
+  describeValue,
+  parseInteger,
+} from '../core/validate.js';
+import {
+  formatStreamAddress,
+  parseStreamAddress,
+  parseUnixPerm,
+  type StreamAddress,
+} from './stream-address.js';
 import { connectStream } from './stream-connect.js';
 import { StreamListener, type StreamPeer } from './stream-listener.js';
 import {
@@ -193,14 +205,38 @@ interface Checked {
   targetTls: PreparedTlsClient | undefined;
 }
 
+/** An address given parsed (or not at all). */
+function givenAddress(value: StreamAddress | undefined, what: string): StreamAddress {
+  if (value === undefined) throw new ValidationError(`A relay needs a ${what}`);
+  // formatStreamAddress checks it is one from parseStreamAddress
+  formatStreamAddress(value);
+  return value;
+}
+
 function checkOptions(o: RelayOptions): Checked {
   if (typeof o !== 'object' || o === null)
     throw new ValidationError('Invalid relay options: expected an object');
   const listen =
     typeof o.listen === 'string'
       ? parseStreamAddress(o.listen, { defaultHost: '127.0.0.1', allowZero: true, what: 'listen address' })
-      : o.listen;
-  const target = typeof o.target === 'string' ? parseStreamAddress(o.target, { what: 'target' }) : o.target;
+      : givenAddress(o.listen, 'listen address');
+  const target =
+    typeof o.target === 'string'
+      ? parseStreamAddress(o.target, { what: 'target' })
+      : givenAddress(o.target, 'target');
+  checkOptionsObject(o.listenTls, 'listenTls');
+  checkOptionsObject(o.targetTls, 'targetTls');
+  if (o.access !== undefined && !(o.access instanceof AccessList)) {
+    throw new ValidationError(
+      `Invalid access '${describeValue(o.access)}': expected an access list (createAccessList)`,
+    );
+  }
+  if (o.unixPerm !== undefined) {
+    if (typeof o.unixPerm !== 'number')
+      throw new ValidationError(`Invalid unixPerm '${describeValue(o.unixPerm)}': expected a number`);
+    parseUnixPerm(o.unixPerm, 'unixPerm');
+  }
+  checkFunction(o.onData, 'onData');
   if (o.sendProxy !== undefined && o.sendProxy !== 1 && o.sendProxy !== 2) {
     throw new ValidationError(`Invalid PROXY protocol version '${String(o.sendProxy)}': expected 1 or 2`);
   }
@@ -230,7 +266,7 @@ function checkOptions(o: RelayOptions): Checked {
     proxyTimeout: checkTimeout(o.proxyTimeout, { what: 'PROXY header timeout' }) ?? d.proxyTimeout,
     backlog: parseInteger(o.backlog ?? d.backlog, 'backlog', { min: 0, max: 65535 }),
     sendProxy: o.sendProxy,
-    acceptProxy: Boolean(o.acceptProxy),
+    acceptProxy: checkBoolean(o.acceptProxy, 'acceptProxy') ?? false,
     access,
     targetTls,
   };

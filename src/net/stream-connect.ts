@@ -9,7 +9,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { Deadline, throwIfAborted, withTimeout } from '../core/deadline.js';
 import { TimeoutError, toSoketError, ValidationError } from '../core/errors.js';
-import { checkTimeout } from '../core/validate.js';
+import { checkBoolean, checkOptionsObject, checkTimeout } from '../core/validate.js';
 import {
   formatStreamAddress,
   nodeUnixPath,
@@ -73,8 +73,13 @@ export async function connectStream(
   address: StreamAddress | string,
   options: ConnectStreamOptions = {},
 ): Promise<StreamConnection> {
+  checkOptionsObject(options, 'connect options');
+  checkBoolean(options.tls, 'tls');
+  // An address given parsed must be one from parseStreamAddress: formatStreamAddress checks that.
+  if (typeof address !== 'string') formatStreamAddress(address);
   const a = typeof address === 'string' ? parseStreamAddress(address, { what: 'target' }) : address;
   const useTls = a.tls || Boolean(options.tls);
+  if (options.tlsOptions !== undefined) checkOptionsObject(options.tlsOptions, 'tlsOptions');
   const tlsSettings =
     options.tlsOptions === undefined
       ? prepareTlsClient({})

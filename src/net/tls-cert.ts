@@ -83,6 +83,24 @@ export interface CertificateBundle {
 export async function createSelfSignedCertificate(
   options: SelfSignedOptions = {},
 ): Promise<CertificateBundle> {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ValidationError(`Invalid certificate options '${String(options)}': expected an object`);
+  }
+  if (options.hosts !== undefined && !Array.isArray(options.hosts)) {
+    throw new ValidationError(
+      `Invalid certificate hosts '${String(options.hosts)}': expected an array of names and addresses`,
+    );
+  }
+  if (options.commonName !== undefined && typeof options.commonName !== 'string') {
+    throw new ValidationError(
+      `Invalid certificate commonName '${String(options.commonName)}': expected a string`,
+    );
+  }
+  if (options.now !== undefined && !(options.now instanceof Date && Number.isFinite(options.now.getTime()))) {
+    throw new ValidationError(
+      `Invalid certificate time (now) '${String(options.now)}': expected a valid Date`,
+    );
+  }
   const days = options.days ?? SELF_SIGNED_DEFAULTS.days;
   if (!Number.isFinite(days) || days <= 0 || days > 3650) {
     throw new ValidationError(

@@ -15,10 +15,18 @@
  * @module
  */
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { Deadline, throwIfAborted } from '../core/deadline.js';
-import { AbortError, SoketError, TimeoutError, TlsError, toSoketError } from '../core/errors.js';
-import { formatHostPort } from '../core/validate.js';
+import {
+  AbortError,
+  SoketError,
+  TimeoutError,
+  TlsError,
+  toSoketError,
+  ValidationError,
+} from '../core/errors.js';
+import { checkObject, checkSignal, checkString, describeValue, formatHostPort } from '../core/validate.js';
 import { type ConnectTcpOptions, connectTcp, type TcpConnection } from './tcp-client.js';
 import { type CertificateInfo, describeCertificate, pinMatches } from './tls-cert.js';
 import { type PreparedTlsClient, prepareTlsClient, type TlsClientOptions } from './tls-config.js';
@@ -105,12 +113,40 @@ export function verifyText(code: string): string {
   return VERIFY_TEXT[code] ?? code.toLowerCase().replace(/_/g, ' ');
 }
 
+/** The arguments of {@link startTls}, checked before the handshake. */
+function checkStart(socket: net.Socket, options: StartTlsOptions): void {
+  if (!(socket instanceof Duplex)) {
+    throw new ValidationError(
+      `Invalid socket '${describeValue(socket)}': expected a connected stream socket`,
+    );
+  }
+  checkObject(options, 'TLS start options');
+  checkString(options.target, 'target');
+  if (options.host !== undefined) checkString(options.host, 'host');
+  const c = options.tls as Partial<PreparedTlsClient> | null;
+  if (
+    c === null ||
+    typeof c !== 'object' ||
+    typeof c.insecure !== 'boolean' ||
+    typeof c.handshakeTimeout !== 'number'
+  ) {
+    throw new ValidationError(
+      `Invalid tls '${describeValue(c)}': expected the settings prepareTlsClient() returns`,
+    );
+  }
+  checkSignal(options.signal);
+  if (options.deadline !== undefined && !(options.deadline instanceof Deadline)) {
+    throw new ValidationError(`Invalid deadline '${describeValue(options.deadline)}': expected a Deadline`);
+  }
+}
+
 /**
  * Run a TLS handshake on a connected socket, with a deadline, and check the peer's certificate.
  *
  * @param socket - a connected stream socket (TCP or Unix)
  * @param options - the host to check, the settings, a signal and deadline
  * @returns the TLS socket and the session's facts
+ * @throws {ValidationError} (as a rejection) for a socket that is not a stream, or options of the wrong type
  * @throws {TlsError} when the handshake fails or the certificate is not accepted
  * @throws {TimeoutError} phase `handshake`
  * @throws {AbortError} when the signal fires
@@ -125,6 +161,11 @@ export function startTls(
   socket: net.Socket,
   options: StartTlsOptions,
 ): Promise<{ socket: tls.TLSSocket; session: TlsSession }> {
+  try {
+    checkStart(socket, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const c = options.tls;
   const { target, host, signal } = options;
   throwIfAborted(signal, `TLS handshake with ${target}`);

@@ -9,7 +9,13 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { osErrorText, ValidationError } from '../core/errors.js';
 import { readInputFileSync } from '../core/input-file.js';
-import { checkTimeout } from '../core/validate.js';
+import {
+  checkBoolean,
+  checkOptionsObject,
+  checkStringArray,
+  checkStringOrBytes,
+  checkTimeout,
+} from '../core/validate.js';
 import {
   type CertificateInfo,
   createSelfSignedCertificate,
@@ -156,7 +162,10 @@ export function checkKeyPair(
  * ```
  */
 export function parseAlpn(value: string | readonly string[], what = '--alpn'): string[] {
-  const names = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : [...value];
+  const names =
+    typeof value === 'string'
+      ? value.split(',').map((s) => s.trim())
+      : [...(checkStringArray(value, typeof what === 'string' ? what : 'ALPN list') ?? [])];
   if (names.length === 0) throw new ValidationError(`Invalid ${what}: expected names such as h2,http/1.1`);
   for (const n of names) {
     if (typeof n !== 'string' || n.length === 0 || Buffer.byteLength(n) > 255) {
@@ -173,7 +182,7 @@ export function parseAlpn(value: string | readonly string[], what = '--alpn'): s
  * @param options - certificate, key, client CA, ALPN, handshake timeout
  * @returns the settings and the server certificate's facts
  * @throws {ValidationError} for a certificate without a key (or the reverse), unparsable PEM, a key that
- *   does not match, a bad ALPN list or timeout
+ *   does not match, a bad ALPN list or timeout, or an option of the wrong type
  * @example
  * ```ts
  * const tls = await prepareTlsServer({ cert: readPemFile('c.pem', '--cert'), key: readPemFile('k.pem', '--key') });
@@ -181,6 +190,11 @@ export function parseAlpn(value: string | readonly string[], what = '--alpn'): s
  * ```
  */
 export async function prepareTlsServer(options: TlsServerOptions = {}): Promise<PreparedTlsServer> {
+  checkOptionsObject(options, 'TLS server options');
+  for (const pem of ['cert', 'key', 'clientCa'] as const) checkStringOrBytes(options[pem], pem);
+  checkStringArray(options.selfSignedHosts, 'selfSignedHosts');
+  // a list here: the comma-separated text is the CLI's, read by parseAlpn
+  checkStringArray(options.alpn, 'alpn');
   if ((options.cert === undefined) !== (options.key === undefined)) {
     throw new ValidationError(
       options.cert === undefined
@@ -268,13 +282,18 @@ export interface PreparedTlsClient {
  * @param options - CA, pin, SNI, ALPN, client certificate
  * @returns the checked settings
  * @throws {ValidationError} for a malformed pin, unparsable PEM, a client key that does not match its
- *   certificate, a bad ALPN list, or `insecure` with `pin` (a pin is stricter than any CA; pick one)
+ *   certificate, a bad ALPN list, `insecure` with `pin` (a pin is stricter than any CA; pick one), or an option
+ *   of the wrong type
  * @example
  * ```ts
  * const c = prepareTlsClient({ pin: 'sha256:...' });
  * ```
  */
 export function prepareTlsClient(options: TlsClientOptions = {}): PreparedTlsClient {
+  checkOptionsObject(options, 'TLS client options');
+  for (const pem of ['ca', 'cert', 'key'] as const) checkStringOrBytes(options[pem], pem);
+  checkBoolean(options.insecure, 'insecure');
+  checkStringArray(options.alpn, 'alpn');
   if ((options.cert === undefined) !== (options.key === undefined)) {
     throw new ValidationError(
       options.cert === undefined

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { formatHostPort, parseInteger } from '../core/validate.js';
+import { checkOptionsObject, checkSignal, formatHostPort, parseInteger } from '../core/validate.js';
 import { formatStreamAddress, parseStreamAddress, type StreamAddress } from './stream-address.js';
 import { connectStream } from './stream-connect.js';
 import type { CertificateInfo } from './tls-cert.js';
@@ -71,6 +71,10 @@ export async function inspectTls(
   target: string | StreamAddress,
   options: InspectTlsOptions = {},
 ): Promise<TlsInspection> {
+  checkOptionsObject(options, 'TLS inspection options');
+  checkSignal(options.signal);
+  // An address given parsed must be one from parseStreamAddress: formatStreamAddress checks that.
+  if (typeof target !== 'string') formatStreamAddress(target);
   const defaultPort = parseInteger(options.defaultPort ?? TLS_INSPECT_DEFAULTS.defaultPort, 'default port', {
     min: 1,
     max: 65535,

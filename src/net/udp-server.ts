@@ -21,12 +21,20 @@
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
-import { type AccessList, createAccessList } from '../core/cidr.js';
+import { AccessList, createAccessList } from '../core/cidr.js';
 import { debug } from '../core/debug.js';
 import { toSoketError, ValidationError } from '../core/errors.js';
 import { type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
 import { printable } from '../core/text.js';
-import { formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
+import {
+  checkBoolean,
+  checkString,
+  describeValue,
+  formatHostPort,
+  parseHost,
+  parseInteger,
+  parsePort,
+} from '../core/validate.js';
 import type { DatagramHandlerSpec, Datapath } from '../platform/datagram-handler.js';
 import { builtinHandler } from '../platform/datagram-handlers.js';
 import { batchedDatapath, UDP_ENGINE_LIMITS, UdpEngine } from '../platform/udp-engine.js';
@@ -206,7 +214,7 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
     const o = { ...UDP_SERVER_DEFAULTS, ...options };
     this.#host = parseHost(o.host, 'listen address');
     this.#port = parsePort(o.port, { allowZero: true });
-    this.#ipv6Only = Boolean(o.ipv6Only);
+    this.#ipv6Only = checkBoolean(o.ipv6Only, 'ipv6Only') ?? false;
     this.#rcv = parseInteger(o.receiveBufferSize, 'receive buffer size', { min: 0 });
     this.#snd = parseInteger(o.sendBufferSize, 'send buffer size', { min: 0 });
     if (typeof handler !== 'function') throw new ValidationError('A UDP server needs a datagram handler');
@@ -231,6 +239,11 @@ export class UdpServer extends ServerLifecycle<UdpServerStats, InetAddress, UdpS
     }
     if (options.access !== undefined && (options.allow !== undefined || options.deny !== undefined)) {
       throw new ValidationError('Give either access or allow/deny, not both');
+    }
+    if (options.access !== undefined && !(options.access instanceof AccessList)) {
+      throw new ValidationError(
+        `Invalid access '${describeValue(options.access)}': expected an access list (createAccessList)`,
+      );
     }
     const access =
       options.access ??
@@ -471,13 +484,14 @@ export function udpEchoHandler(): UdpHandler {
  *
  * @param text - the answer @default 'message received'
  * @returns a handler
+ * @throws {ValidationError} when `text` is not a string or too large for one datagram
  * @example
  * ```ts
  * const server = await createUdpServer({ port: 0 }, udpReplyHandler('message received'));
  * ```
  */
 export function udpReplyHandler(text = 'message received'): UdpHandler {
-  const reply = Buffer.from(text);
+  const reply = Buffer.from(checkString(text, 'reply text'));
   checkReplySize(reply.length);
   return withEngineForm(
     (_data, rinfo, server) => server.send(reply, rinfo),

@@ -15,6 +15,7 @@
  * @module
  */
 import { NTP_HEADER_LENGTH } from '../codec/ntp.js';
+import { checkOptionsObject, parseInteger } from '../core/validate.js';
 import type {
   DatagramHandlerFactory,
   DatagramHandlerInstance,
@@ -23,6 +24,9 @@ import type {
 import { packetTimeMs, writeNtpTime } from '../platform/realtime.js';
 import { workerModuleUrl } from '../platform/udp-engine-shared.js';
 import { SntpResponder, type SntpResponderOptions, type SntpServerStats } from './sntp-responder.js';
+
+/** Most warm-up requests. */
+const MAX_WARM_UP = 100_000;
 
 /** What each worker's responder is made with: the responder's options, without the clock (the engine's). */
 export type SntpEngineConfig = Omit<SntpResponderOptions, 'clock'> & {
@@ -158,15 +162,26 @@ export const sntp: DatagramHandlerFactory<SntpEngineConfig> = (config, context):
   };
 };
 
+/** A clock that reads 0, for checking options without timing anything. */
+const STILL_CLOCK = { now: () => 0, monotonic: () => 0 };
+
 /**
  * The handler spec of the SNTP server, for {@link createUdpEngine}.
  *
  * @param config - the responder's options (stratum, reference ID, leap, rate limit, ...), no clock
+ * @throws {ValidationError} for options the responder refuses, or a bad `warmUp`: checked here, before any
+ *   worker starts
  * @example
  * ```ts
  * const engine = await createUdpEngine({ port: 0 }, sntpEngineHandler({ leap: 0, rateLimit: false }));
  * ```
  */
 export function sntpEngineHandler(config: SntpEngineConfig = {}): DatagramHandlerSpec<SntpEngineConfig> {
+  const { warmUp, ...options } = checkOptionsObject(config, 'SNTP engine config');
+  if (warmUp !== undefined) parseInteger(warmUp, 'warmUp', { min: 0, max: MAX_WARM_UP });
+  // The responder checks the rest, as each worker's will. Here it gets a still clock and, unless the leap
+  // indicator is fixed, 0: neither the clock's precision nor the kernel's state is read for a check.
+  const leap = options.leap === undefined || options.leap === 'kernel' ? 0 : options.leap;
+  new SntpResponder({ ...options, leap, precision: options.precision ?? 0, clock: STILL_CLOCK });
   return { module: workerModuleUrl('ntp/sntp-engine-handler'), export: 'sntp', config };
 }

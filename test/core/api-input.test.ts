@@ -14,12 +14,34 @@ import { ValidationError } from '../../src/core/errors.js';
 import { parsePort } from '../../src/core/validate.js';
 import * as soket from '../../src/index.js';
 import {
+  ChainValidator,
+  connectStream,
+  createRelay,
+  createSelfSignedCertificate,
   createSntpServer,
+  DnsClient,
+  dnsLookup,
+  dnsLookupMany,
+  dnsQuery,
   getServiceByName,
+  inspectTls,
+  parseResolvConf,
+  parseTrustAnchors,
+  pipeSession,
+  prepareExec,
+  prepareTlsClient,
   probe,
+  readResolvConf,
   resolve,
   resolveMany,
+  runExec,
+  sntpEngineHandler,
   sntpQuery,
+  startTls,
+  trace,
+  traceStream,
+  UdpPipe,
+  udpReplyHandler,
   udpRequest,
 } from '../../src/index.js';
 import { canUseNetns, createNetns, deleteNetns } from '../helpers/netns.js';
@@ -35,40 +57,6 @@ const EXCEPTIONS: Record<string, string> = {
   UdpConnection: 'made by udpConnect around its socket',
   // Refuses to run outside a worker process before it looks at anything else (a SoketError saying so).
   runTcpWorker: 'only runs in a worker started by startTcpWorkers',
-};
-
-/**
- * Exports whose checks are not done yet: each still lets some wrong-typed argument through or fails with a
- * TypeError. Remove an entry when its module checks its arguments (the test says when one can go).
- */
-const PENDING: Record<string, string> = {
-  dnsLookup: 'dns/lookup.ts (DNS client, issue 14)',
-  dnsLookupMany: 'dns/lookup.ts (DNS client, issue 14)',
-  openDnsLookups: 'dns/lookup.ts (DNS client, issue 14)',
-  DnsClient: 'dns/query.ts (DNS client, issue 14)',
-  dnsQuery: 'dns/query.ts (DNS client, issue 14)',
-  parseResolvConf: 'dns/resolv-conf.ts (issue 14)',
-  readResolvConf: 'dns/resolv-conf.ts (issue 14)',
-  prepareExec: 'net/exec.ts (streams)',
-  runExec: 'net/exec.ts (streams)',
-  createRelay: 'net/relay.ts (streams)',
-  RelayServer: 'net/relay.ts (streams)',
-  connectStream: 'net/stream-connect.ts (streams)',
-  pipeSession: 'net/pipe-session.ts (streams)',
-  createSelfSignedCertificate: 'net/tls-cert.ts (TLS)',
-  connectTls: 'net/tls-config.ts (TLS)',
-  startTls: 'net/tls-config.ts (TLS)',
-  prepareTlsClient: 'net/tls-config.ts (TLS)',
-  prepareTlsServer: 'net/tls-config.ts (TLS)',
-  inspectTls: 'net/tls-inspect.ts (TLS)',
-  parseRootHints: 'dns/trace.ts (DNS trace, issue 14)',
-  trace: 'dns/trace.ts (DNS trace, issue 14)',
-  traceStream: 'dns/trace.ts (DNS trace, issue 14)',
-  parseTrustAnchors: 'dnssec (issue 14)',
-  ChainValidator: 'dnssec (issue 14)',
-  sntpEngineHandler: 'ntp/sntp-engine-handler.ts (batched UDP engine)',
-  UdpPipe: 'net/udp-server.ts: ipv6Only/allow/deny/access/join options of the UDP server (lead, in progress)',
-  udpReplyHandler: 'net/udp-server.ts (lead, in progress)',
 };
 
 /** Error classes take any message and details: they are thrown by soket, and constructing one must not throw. */
@@ -97,6 +85,50 @@ describe('every export checks its arguments (issue 17, item 12)', () => {
     await assert.rejects(sleep('abc' as never), ValidationError);
     // it used to look up 'x', '.', 't', ...
     await assert.rejects(resolveMany('x.test' as never).next(), ValidationError);
+  });
+
+  test('the last exports checked: a wrong type is a ValidationError before any socket or lookup', async () => {
+    assert.throws(() => parseResolvConf(123 as never), ValidationError);
+    await assert.rejects(readResolvConf(123 as never), ValidationError);
+    // it used to look up 'x', '.', 't', ... as dnsLookupMany's names
+    await assert.rejects(dnsLookupMany('x.test' as never).next(), ValidationError);
+    await assert.rejects(
+      dnsLookup('x.test', { server: '127.0.0.1', recursionDesired: 'yes' as never }),
+      ValidationError,
+    );
+    await assert.rejects(dnsQuery({ name: 'x.test' }, { server: 53 as never }), ValidationError);
+    const client = new DnsClient({ server: '127.0.0.1' });
+    await assert.rejects(client.query(null as never), ValidationError);
+    await assert.rejects(client.query({ name: 'x.test', type: true as never }), ValidationError);
+    client.close();
+    assert.throws(() => prepareExec(null as never), ValidationError);
+    await assert.rejects(
+      runExec({ file: '/bin/cat', args: [], display: 'cat' }, {} as never),
+      ValidationError,
+    );
+    await assert.rejects(
+      pipeSession({} as never, { sink: { push: () => true, onDrain: () => {} } }),
+      ValidationError,
+    );
+    await assert.rejects(startTls({} as never, { target: 'x', tls: prepareTlsClient() }), ValidationError);
+    await assert.rejects(connectStream(null as never), ValidationError);
+    await assert.rejects(
+      createRelay({ listen: '127.0.0.1:0', target: '127.0.0.1:9', onData: 5 as never }),
+      ValidationError,
+    );
+    // it used to make a certificate for the names 'a', 'b' and 'c'
+    await assert.rejects(createSelfSignedCertificate({ hosts: 'abc' as never }), ValidationError);
+    assert.throws(() => prepareTlsClient({ alpn: 'h2' as never }), ValidationError);
+    assert.throws(() => prepareTlsClient({ insecure: 'yes' as never }), ValidationError);
+    await assert.rejects(inspectTls('127.0.0.1:9', 5 as never), ValidationError);
+    await assert.rejects(trace('x.test', { onEvent: 5 as never }), ValidationError);
+    await assert.rejects(traceStream('x.test', 5 as never).next(), ValidationError);
+    assert.throws(() => parseTrustAnchors(null as never), ValidationError);
+    assert.throws(() => new ChainValidator({} as never), ValidationError);
+    assert.throws(() => sntpEngineHandler({ stratum: 'abc' as never }), ValidationError);
+    assert.throws(() => udpReplyHandler(123 as never), ValidationError);
+    // it used to bind with IPV6_V6ONLY on an IPv4 address (EINVAL)
+    assert.throws(() => new UdpPipe({ port: 0, ipv6Only: 'yes' as never }), ValidationError);
   });
 
   const netns = canUseNetns();
@@ -128,14 +160,10 @@ describe('every export checks its arguments (issue 17, item 12)', () => {
     const failing = calls.filter((c) => c.outcome !== 'ValidationError');
     const unexpected = failing
       .filter((c) => !isErrorClass(c.export))
-      .filter((c) => EXCEPTIONS[c.export] === undefined && PENDING[c.export] === undefined)
+      .filter((c) => EXCEPTIONS[c.export] === undefined)
       .map((c) => `${c.export} ${c.where} = ${c.value}: ${c.outcome}`);
     assert.deepEqual(unexpected, []);
-    const stillPending = new Set(failing.map((c) => c.export));
-    const done = Object.keys(PENDING).filter((name) => !stillPending.has(name));
-    if (done.length) t.diagnostic(`now checked, remove from PENDING: ${done.join(', ')}`);
-    t.diagnostic(
-      `${calls.length} calls; ${Object.keys(PENDING).length} exports pending: ${Object.keys(PENDING).join(', ')}`,
-    );
+    const exports = new Set(calls.map((c) => c.export));
+    t.diagnostic(`${calls.length} calls to ${exports.size} exports`);
   });
 });
