@@ -16,7 +16,9 @@ import { reverse } from '../dns/reverse.js';
 import { findServices } from '../dns/services.js';
 import { hostInfo } from '../net/host-info.js';
 import { probe } from '../net/probe.js';
+import { createRelay } from '../net/relay.js';
 import { getSocketOptions, setSocketOptions } from '../net/sockopt.js';
+import { connectStream } from '../net/stream-connect.js';
 import { connectTcp } from '../net/tcp-client.js';
 import { replyHandler } from '../net/tcp-modes.js';
 import { tcpRequest } from '../net/tcp-request.js';
@@ -24,6 +26,9 @@ import { createTcpServer } from '../net/tcp-server.js';
 import { udpRequest } from '../net/udp-client.js';
 import { createUdpServer, udpReplyHandler } from '../net/udp-server.js';
 import { sntpQuery } from '../ntp/client.js';
+import { NtsClient } from '../ntp/nts-client.js';
+import { NtsCookieKeys } from '../ntp/nts-cookies.js';
+import { createNtsKeServer } from '../ntp/nts-ke-server.js';
 import { createSntpServer } from '../ntp/server.js';
 import { ffiAvailable } from '../platform/ffi.js';
 import { formatBytes, formatMs, table } from './format.js';
@@ -381,6 +386,108 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
         lines: (_c: Colors) => [
           `server on 127.0.0.1:${server.address.port}, stratum 2`,
           `offset ${formatMs(r.offset * 1000)}, delay ${formatMs(r.delay * 1000)}, stratum ${r.stratum}, reference ${r.referenceIdText}, leap ${r.leapText}`,
+        ],
+      };
+    },
+  },
+  {
+    id: 'tls',
+    title: 'TLS relay',
+    socketLevel:
+      "a relay accepts TLS and forwards the plain bytes to the TCP server above; the client trusts the relay's self-signed certificate by its pin",
+    async run(ctx) {
+      let target = ctx.ports.tcp;
+      if (target === undefined) {
+        // run alone (`--only tls`): a reply server of its own behind the relay
+        const server = await createTcpServer(
+          { host: '127.0.0.1', port: 0, signal: ctx.signal },
+          replyHandler({ text: REPLY }),
+        );
+        ctx.defer(() => server.close());
+        target = server.address.port;
+      }
+      const relay = await createRelay({
+        listen: 'tls:127.0.0.1:0',
+        target: `127.0.0.1:${target}`,
+        signal: ctx.signal,
+      });
+      ctx.defer(() => relay.close());
+      const pin = relay.tlsServer?.certificate.pin ?? '';
+      const { port } = relay.address as { port: number };
+      const t0 = performance.now();
+      const conn = await connectStream(`tls:127.0.0.1:${port}`, {
+        tlsOptions: { pin },
+        connectTimeout: 2000,
+        timeout: 5000,
+        signal: ctx.signal,
+      });
+      ctx.defer(() => conn.socket.destroy());
+      conn.socket.end(`${HELLO}\n`);
+      const chunks: Buffer[] = [];
+      for await (const chunk of conn.socket) chunks.push(chunk as Buffer);
+      const reply = Buffer.concat(chunks).toString('utf8').trim();
+      const ms = performance.now() - t0;
+      const tls = conn.tls;
+      return {
+        result: {
+          relay: port,
+          target,
+          protocol: tls?.protocol,
+          cipher: tls?.cipher,
+          accepted: tls?.accepted,
+          pin,
+          sent: HELLO,
+          reply,
+          ms,
+        },
+        lines: (_c: Colors) => [
+          `relay tls:127.0.0.1:${port} → 127.0.0.1:${target}, self-signed certificate ${pin.slice(0, 19)}…`,
+          `${tls?.protocol} ${tls?.cipher}, certificate ${tls?.accepted}; sent "${HELLO}", got "${reply}" in ${formatMs(ms)}`,
+        ],
+      };
+    },
+  },
+  {
+    id: 'nts',
+    title: 'Authenticated time (NTS)',
+    socketLevel:
+      'NTS-KE over TLS 1.3 hands the client keys and cookies; each NTP request then carries a cookie and an AES-SIV authenticator the server checks',
+    async run(ctx) {
+      const cookieKeys = new NtsCookieKeys();
+      const ntp = await createSntpServer({
+        host: '127.0.0.1',
+        port: 0,
+        leap: 0,
+        stratum: 2,
+        nts: cookieKeys,
+        signal: ctx.signal,
+      });
+      ctx.defer(() => ntp.close());
+      const ke = await createNtsKeServer({
+        host: '127.0.0.1',
+        port: 0,
+        cookieKeys,
+        ntpPort: ntp.address.port,
+        signal: ctx.signal,
+      });
+      ctx.defer(() => ke.close());
+      const nts = new NtsClient(`127.0.0.1:${ke.address.port}`, { pin: ke.certificate.pin });
+      const first = await sntpQuery(nts.keServer, { nts, timeout: 3000, signal: ctx.signal });
+      const second = await sntpQuery(nts.keServer, { nts, timeout: 3000, signal: ctx.signal });
+      return {
+        result: {
+          keServer: ke.address.port,
+          ntpServer: ntp.address.port,
+          authenticated: second.authenticated,
+          keyExchanged: [first.nts?.keyExchanged, second.nts?.keyExchanged],
+          offsetMs: second.offset * 1000,
+          delayMs: second.delay * 1000,
+          auth: ntp.stats().auth,
+        },
+        lines: (_c: Colors) => [
+          `NTS-KE on 127.0.0.1:${ke.address.port}, NTP on 127.0.0.1:${ntp.address.port}`,
+          `1st query: key exchange, then NTP; 2nd: a cookie from the 1st reply, no key exchange`,
+          `authenticated (${second.authenticated}): offset ${formatMs(second.offset * 1000)}, delay ${formatMs(second.delay * 1000)}; server verified ${ntp.stats().auth?.nts ?? 0} requests`,
         ],
       };
     },

@@ -10,7 +10,7 @@ import { runCli, SOKET_BIN } from '../helpers/cli.js';
 import { canUseNetns, createNetns, deleteNetns } from '../helpers/netns.js';
 import { requireCapability } from '../helpers/peers.js';
 
-const SECTIONS = ['host', 'dns', 'services', 'sockopt', 'tcp', 'udp', 'ntp', 'probe'];
+const SECTIONS = ['host', 'dns', 'services', 'sockopt', 'tcp', 'udp', 'ntp', 'tls', 'nts', 'probe'];
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON lines checked field by field below
 function parseLines(stdout: string): Array<Record<string, any>> {
@@ -27,7 +27,7 @@ describe('soket demo', () => {
   test('runs every section and says so', async () => {
     const r = await runCli(['demo']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const headings = [...r.stdout.matchAll(/^== (\d)\. (.+)$/gm)].map((m) => m[2]);
+    const headings = [...r.stdout.matchAll(/^== (\d+)\. (.+)$/gm)].map((m) => m[2]);
     assert.deepEqual(headings, [
       'Host information',
       'Name resolution',
@@ -36,6 +36,8 @@ describe('soket demo', () => {
       'TCP server and clients',
       'UDP server and client',
       'SNTP time',
+      'TLS relay',
+      'Authenticated time (NTS)',
       'Port probe',
     ]);
     assert.match(r.stdout, /one client sent "Hello, server!", got "message received"/);
@@ -44,7 +46,7 @@ describe('soket demo', () => {
       /100 clients connected at once \(100 held by the server\), then all sent: 100\/100 correct replies/,
     );
     assert.match(r.stdout, /SO_SNDBUF after setting 4096: 8192 bytes/);
-    assert.match(r.stdout, /8\/8 sections ok in .*; every server the demo started is closed/);
+    assert.match(r.stdout, /10\/10 sections ok in .*; every server the demo started is closed/);
     assert.equal(r.stderr, '');
   });
 
@@ -74,6 +76,13 @@ describe('soket demo', () => {
     assert.equal(by.udp.reply, 'message received');
     assert.equal(by.udp.from.port, by.udp.port);
     assert.equal(by.ntp.stratum, 2);
+    assert.equal(by.tls.target, by.tcp.port, 'the TLS relay forwards to the TCP server');
+    assert.equal(by.tls.reply, 'message received');
+    assert.equal(by.tls.accepted, 'pinned');
+    assert.equal(by.tls.protocol, 'TLSv1.3');
+    assert.equal(by.nts.authenticated, 'nts');
+    assert.deepEqual(by.nts.keyExchanged, [true, false]);
+    assert.equal(by.nts.auth.nts, 2);
     assert.ok(Math.abs(by.ntp.offsetMs) < 50, `loopback offset ${by.ntp.offsetMs} ms`);
     assert.deepEqual(
       by.probe.results.map((p: { port: number; state: string }) => [p.port === by.tcp.port, p.state]).sort(),
