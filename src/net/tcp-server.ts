@@ -26,7 +26,7 @@ import {
   ServerLifecycle,
   type UnixAddress,
 } from '../core/lifecycle.js';
-import { checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
+import { checkBoolean, checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
 import { openFilesLimit } from './fd-limit.js';
 import {
   type SocketOptions,
@@ -776,14 +776,14 @@ function checkOptions(options: TcpServerOptions): CheckedOptions {
     host: parseHost(o.host, 'listen address'),
     port: parsePort(o.port, { allowZero: true }),
     backlog: parseInteger(o.backlog, 'backlog', { min: 0, max: 65535 }),
-    ipv6Only: Boolean(o.ipv6Only),
+    ipv6Only: checkBoolean(o.ipv6Only, 'ipv6Only') ?? false,
     maxConnections: parseInteger(o.maxConnections, 'max connections', { min: 0 }),
     idleTimeout: checkTimeout(o.idleTimeout, { what: 'idle timeout' }) ?? 0,
     closeTimeout: checkTimeout(o.closeTimeout, { what: 'close timeout' }) ?? 0,
-    once: Boolean(o.once),
-    noDelay: Boolean(o.noDelay),
-    reusePort: Boolean(o.reusePort),
-    exclusive: Boolean(o.exclusive),
+    once: checkBoolean(o.once, 'once') ?? false,
+    noDelay: checkBoolean(o.noDelay, 'noDelay') ?? false,
+    reusePort: checkBoolean(o.reusePort, 'reusePort') ?? false,
+    exclusive: checkBoolean(o.exclusive, 'exclusive') ?? false,
   };
 }
 

@@ -27,7 +27,7 @@ import { withTimeout } from '../core/deadline.js';
 import { debug } from '../core/debug.js';
 import { toSoketError, ValidationError } from '../core/errors.js';
 import { type InetAddress, listening, ServerLifecycle } from '../core/lifecycle.js';
-import { formatHostPort, parseHostPort, parseInteger } from '../core/validate.js';
+import { checkBoolean, formatHostPort, parseHostPort, parseInteger } from '../core/validate.js';
 
 /** Options of {@link UdpRelay}. Defaults in {@link UDP_RELAY_DEFAULTS}. */
 export interface UdpRelayOptions {
@@ -247,7 +247,7 @@ function checkOptions(options: UdpRelayOptions): Checked {
     idleTimeout: ms(o.idleTimeout, 'idleTimeout', 1),
     maxClients: parseInteger(o.maxClients, 'maxClients', { min: 1, max: 1_000_000 }),
     access: access?.active ? access : undefined,
-    ipv6Only: Boolean(o.ipv6Only),
+    ipv6Only: checkBoolean(o.ipv6Only, 'ipv6Only') ?? false,
     receiveBufferSize: ms(o.receiveBufferSize, 'receiveBufferSize', 0),
     sendBufferSize: ms(o.sendBufferSize, 'sendBufferSize', 0),
     lookupTimeout: ms(o.lookupTimeout, 'lookupTimeout', 1),

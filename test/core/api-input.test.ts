@@ -131,6 +131,21 @@ describe('every export checks its arguments (issue 17, item 12)', () => {
     assert.throws(() => new UdpPipe({ port: 0, ipv6Only: 'yes' as never }), ValidationError);
   });
 
+  test('server flags are booleans, not anything truthy (the walker stops at the missing handler first)', async () => {
+    const handler = soket.echoHandler();
+    for (const flag of ['ipv6Only', 'once', 'noDelay', 'reusePort', 'exclusive']) {
+      await assert.rejects(
+        soket.createTcpServer({ port: 0, [flag]: 'no' } as never, handler),
+        (e: Error) => e instanceof ValidationError && e.message.includes(flag),
+        flag,
+      );
+    }
+    await assert.rejects(
+      soket.createUdpRelay({ listen: '127.0.0.1:0', target: '127.0.0.1:9', ipv6Only: 1 } as never),
+      ValidationError,
+    );
+  });
+
   const netns = canUseNetns();
   let ns: string | undefined;
   after(() => {
