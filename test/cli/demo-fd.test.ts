@@ -25,7 +25,7 @@ describe('soket demo with ulimit -n 60', () => {
     const sections = events.filter((e) => e.event === 'section');
     const summary = events.find((e) => e.event === 'summary');
     assert.ok(summary, 'the demo ran to its summary');
-    assert.equal(sections.length, 8);
+    assert.equal(sections.length, 10);
     const tcp = sections.find((e) => e.section === 'tcp');
     assert.equal(tcp?.ok, false, 'the TCP section needs ~200 descriptors: it fails here');
     assert.match(tcp?.error?.message ?? '', /too many open files/);
