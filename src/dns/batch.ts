@@ -15,7 +15,7 @@ import { deferIterator, runBounded, type StartedTask } from '../core/bounded.js'
 import { debug } from '../core/debug.js';
 import type { SoketError } from '../core/errors.js';
 import { toSoketError, ValidationError } from '../core/errors.js';
-import { describeValue, parseInteger } from '../core/validate.js';
+import { checkList, describeValue, parseInteger } from '../core/validate.js';
 import {
   checkLookupName,
   createResolver,
@@ -168,21 +168,6 @@ function batch<I, R>(
   );
 }
 
-/** The inputs of a batch: an array or other iterable of strings — not a string (its characters are not names). */
-function inputList(values: Iterable<string>, what: string): string[] {
-  if (
-    typeof values === 'string' ||
-    values === null ||
-    typeof values !== 'object' ||
-    typeof (values as Iterable<string>)[Symbol.iterator] !== 'function'
-  ) {
-    throw new ValidationError(
-      `Invalid ${what} '${describeValue(values)}': expected an array (or other iterable) of strings`,
-    );
-  }
-  return [...values];
-}
-
 /**
  * Look up many names with bounded concurrency, yielding each answer (or error) as it arrives, or in input
  * order with `ordered`. Every name and option is checked before the first lookup; a failed lookup is an
@@ -207,7 +192,7 @@ export function resolveMany(
 ): AsyncGenerator<ResolveOutcome, void, undefined> {
   return deferIterator(() => {
     const plan = planResolve(options);
-    const queries = inputList(names, 'names');
+    const queries = checkList(names, 'names');
     const checked = queries.map((n) => checkLookupName(n));
     const concurrency = batchConcurrency(plan.resolver, options.concurrency);
     const resolver = plan.resolver === 'dns' ? createResolver(plan) : undefined;
@@ -251,7 +236,7 @@ export function reverseMany(
 ): AsyncGenerator<ReverseOutcome, void, undefined> {
   return deferIterator(() => {
     const plan = planReverse(options);
-    const queries = inputList(addresses, 'addresses');
+    const queries = checkList(addresses, 'addresses');
     const checked = queries.map((a) => checkReverseAddress(a));
     const concurrency = batchConcurrency(plan.resolver, options.concurrency);
     const resolver = plan.resolver === 'dns' ? createResolver(plan) : undefined;
