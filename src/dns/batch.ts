@@ -14,8 +14,8 @@ import type dns from 'node:dns';
 import { deferIterator, runBounded, type StartedTask } from '../core/bounded.js';
 import { debug } from '../core/debug.js';
 import type { SoketError } from '../core/errors.js';
-import { toSoketError, ValidationError } from '../core/errors.js';
-import { checkList, describeValue, parseInteger } from '../core/validate.js';
+import { toSoketError } from '../core/errors.js';
+import { checkList, parseInteger } from '../core/validate.js';
 import {
   checkLookupName,
   createResolver,
