@@ -7,6 +7,7 @@
  * @module
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import type net from 'node:net';
 import type { Command } from 'commander';
 import { type AccessList, createAccessList } from '../core/cidr.js';
 import { ValidationError } from '../core/errors.js';
@@ -232,6 +233,33 @@ export interface HexSink {
   file: ((lines: string[]) => void) | undefined;
   /** Close the file. */
   close(): void;
+}
+
+/**
+ * Dump a connection's bytes as `ncat -x` does: what arrives (`<`) as it is read, what is written (`>`) as it
+ * is handed to the socket — by a handler, a pipe, a program's output or `end(data)`.
+ *
+ * @param socket - the connection (the clear text side of TLS)
+ * @param dumper - this connection's dumper (offsets per direction)
+ * @param out - where the lines go
+ */
+export function tapHex(socket: net.Socket, dumper: HexDumper, out: (lines: string[]) => void): void {
+  socket.on('data', (d: Buffer) => out(dumper.lines('in', d)));
+  const dump = (chunk: unknown) => {
+    if (chunk instanceof Uint8Array) out(dumper.lines('out', chunk));
+    else if (typeof chunk === 'string') out(dumper.lines('out', Buffer.from(chunk)));
+  };
+  const write = socket.write.bind(socket) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+    dump(chunk);
+    return write(chunk, ...rest);
+  }) as typeof socket.write;
+  // Writable.end(data) writes without calling this.write.
+  const end = socket.end.bind(socket) as (...args: unknown[]) => net.Socket;
+  socket.end = ((...args: unknown[]) => {
+    if (typeof args[0] !== 'function') dump(args[0]);
+    return end(...args);
+  }) as typeof socket.end;
 }
 
 /**

@@ -26,7 +26,7 @@ import type { PreparedTlsServer } from '../net/tls-config.js';
 import { EXIT, type Rendered, stream } from './command.js';
 import { formatBytes, formatMs } from './format.js';
 import type { Io } from './io.js';
-import type { HexSink } from './stream-flags.js';
+import { type HexSink, tapHex } from './stream-flags.js';
 
 /** How a stream address is shown: `127.0.0.1:7000`, `[::1]:7000`, `unix:/run/a.sock`. */
 export function addressText(a: StreamServerAddress, tls = false): string {
@@ -153,16 +153,9 @@ export async function pipeListen(io: Io, plan: PipeListenPlan) {
   };
   const hexOf = (conn: TcpServerConnection) => {
     if (!plan.hex) return;
-    const dump = plan.hex.dumper(conn.id);
-    const out = (lines: string[]) =>
-      plan.hex?.file ? plan.hex.file(lines) : queue.push({ event: 'hex', lines });
-    conn.socket.on('data', (d: Buffer) => out(dump.lines('in', d)));
-    const write = conn.socket.write.bind(conn.socket) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    conn.socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (typeof chunk !== 'string' && chunk instanceof Uint8Array) out(dump.lines('out', chunk));
-      else if (typeof chunk === 'string') out(dump.lines('out', Buffer.from(chunk)));
-      return write(chunk, ...rest);
-    }) as typeof conn.socket.write;
+    tapHex(conn.socket, plan.hex.dumper(conn.id), (lines) =>
+      plan.hex?.file ? plan.hex.file(lines) : queue.push({ event: 'hex', lines }),
+    );
   };
   let server: TcpServer<StreamServerAddress>;
   const serveNext = () => {
@@ -231,6 +224,7 @@ export async function pipeListen(io: Io, plan: PipeListenPlan) {
 export type ExecListenEvent =
   | { event: 'listening'; address: string; exec: string; tls?: TlsListenInfo; warning?: string }
   | { event: 'connect'; peer: string; pid: number | undefined }
+  | { event: 'hex'; peer: string; lines: string[] }
   | { event: 'stderr'; peer: string; pid: number | undefined; line: string }
   | {
       event: 'exit';
@@ -261,6 +255,8 @@ function execListenText(quiet: boolean) {
         };
       case 'connect':
         return quiet ? undefined : { err: `${e.peer} connected: started pid ${e.pid ?? '?'}` };
+      case 'hex':
+        return { err: e.lines.join('\n') };
       case 'stderr':
         return { err: `[${e.peer} pid ${e.pid ?? '?'}] ${escapeControl(e.line)}` };
       case 'exit':
@@ -292,12 +288,20 @@ export async function execListen(
     tls: PreparedTlsServer | undefined;
     quiet: boolean;
     warning: string | undefined;
+    hex?: HexSink | undefined;
   },
 ) {
   const queue = new EventQueue<ExecListenEvent>();
   const running = new Set<Promise<unknown>>();
   const server = new TcpServer<StreamServerAddress>({ ...plan.server, signal: io.signal }, (conn) => {
     const peer = conn.peer;
+    const hex = plan.hex;
+    if (hex) {
+      tapHex(conn.socket, hex.dumper(conn.id), (lines) =>
+        hex.file ? hex.file(lines) : queue.push({ event: 'hex', peer, lines }),
+      );
+      conn.socket.once('close', () => hex.forget(conn.id));
+    }
     let pid: number | undefined;
     const run: Promise<unknown> = runExec(plan.spec, conn.socket, {
       env: io.env,
@@ -424,16 +428,9 @@ export function streamConnect(
   queue.push(connected);
   const socket = conn.socket;
   if (options.hex) {
-    const dump = options.hex.dumper(0);
-    const out = (lines: string[]) =>
-      options.hex?.file ? options.hex.file(lines) : queue.push({ event: 'hex', lines });
-    socket.on('data', (d: Buffer) => out(dump.lines('in', d)));
-    const write = socket.write.bind(socket) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (chunk instanceof Uint8Array) out(dump.lines('out', chunk));
-      else if (typeof chunk === 'string') out(dump.lines('out', Buffer.from(chunk)));
-      return write(chunk, ...rest);
-    }) as typeof socket.write;
+    tapHex(socket, options.hex.dumper(0), (lines) =>
+      options.hex?.file ? options.hex.file(lines) : queue.push({ event: 'hex', lines }),
+    );
   }
   const abort = () => socket.destroy(new ClosedError('Interrupted'));
   io.signal.addEventListener('abort', abort, { once: true });

@@ -303,6 +303,46 @@ describe('soket relay and soket tls', () => {
     assert.equal(r.code, 0);
   });
 
+  test('tcp listen --hex dumps both directions in every mode (echo, reply, exec); not with --workers', async () => {
+    for (const mode of [
+      ['--mode', 'echo'],
+      ['--mode', 'reply', '--reply', 'ok'],
+      ['--exec', 'cat'],
+    ]) {
+      const port = await freeTcpPort();
+      const server = start(['tcp', 'listen', `127.0.0.1:${port}`, ...mode, '--hex', '--json']);
+      while (!Buffer.concat(logs.get(server)?.stdout ?? []).includes('"event":"listening"'))
+        await new Promise((r) => setTimeout(r, 20));
+      const c = net.connect({ port, host: '127.0.0.1' });
+      c.end('hex me\n');
+      c.resume();
+      await once(c, 'close');
+      const sent = mode.includes('reply') ? /\|ok\.?\|$/ : /\|hex me\.\|$/;
+      const hexLines = () =>
+        Buffer.concat(logs.get(server)?.stdout ?? [])
+          .toString()
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { event: string; lines?: string[] })
+          .filter((e) => e.event === 'hex')
+          .flatMap((e) => e.lines ?? []);
+      while (!hexLines().some((l) => l.startsWith('>'))) await new Promise((r) => setTimeout(r, 20));
+      await stop(server);
+      const lines = hexLines();
+      assert.ok(
+        lines.some((l) => l.startsWith('<') && /\|hex me\.\|$/.test(l)),
+        `${mode.join(' ')}: received bytes dumped: ${lines.join(' / ')}`,
+      );
+      assert.ok(
+        lines.some((l) => l.startsWith('>') && sent.test(l)),
+        `${mode.join(' ')}: sent bytes dumped: ${lines.join(' / ')}`,
+      );
+    }
+    const bad = await runCli(['tcp', 'listen', '0', '--hex', '--workers', '2']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--hex needs one process/);
+  });
+
   test('relay --json is NDJSON; bad CIDR is exit 2', async () => {
     const echo = net.createServer((s) => s.pipe(s));
     echo.listen(0, '127.0.0.1');

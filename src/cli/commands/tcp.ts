@@ -69,10 +69,12 @@ import {
   addTlsClientFlags,
   addTlsServerFlags,
   type HexFlags,
+  type HexSink,
   hasTlsClientFlags,
   hexFromFlags,
   type TlsClientFlags,
   type TlsServerFlags,
+  tapHex,
   tlsClientFromFlags,
   tlsServerFlagWithoutTls,
   tlsServerFromFlags,
@@ -155,6 +157,8 @@ export type ListenEvent =
   | { event: 'tls-error'; peer: string; message: string }
   /** Print mode: `text` is the message as sent (UTF-8); the text output escapes it, JSON carries it exactly. */
   | { event: 'message'; peer: string; text: string; worker?: number }
+  /** `--hex`: the dump lines of one read or write (`<` received, `>` sent). */
+  | { event: 'hex'; peer: string; lines: string[] }
   | { event: 'worker-exit'; worker: number; code: number | null; signal: string | null }
   | { event: 'stopping'; open: number; closeTimeout: number }
   | ({ event: 'stopped' } & TcpServerStats);
@@ -214,6 +218,8 @@ function listenText(quiet: boolean) {
             `Warning: ${escapeControl(e.message)} (${e.count} connection${e.count === 1 ? '' : 's'} dropped)`,
           ),
         };
+      case 'hex':
+        return { err: e.lines.join('\n') };
       case 'message':
         return `[${e.peer}] ${printable(Buffer.from(e.text))}`;
       case 'deny':
@@ -366,6 +372,22 @@ function handlerFor(
   });
 }
 
+/** The handler, with each connection's bytes dumped (`--hex`) before the handler sees them. */
+function withHex(
+  handler: TcpHandler,
+  hex: HexSink | undefined,
+  push: (peer: string, lines: string[]) => void,
+): TcpHandler {
+  if (!hex) return handler;
+  return (conn) => {
+    tapHex(conn.socket, hex.dumper(conn.id), (lines) =>
+      hex.file ? hex.file(lines) : push(conn.peer, lines),
+    );
+    conn.socket.once('close', () => hex.forget(conn.id));
+    handler(conn);
+  };
+}
+
 async function listen(io: Io, address: string, flags: ListenFlags) {
   const plan = planListen(address, flags);
   // Everything that can fail on input is checked before anything listens: the program, the TLS files.
@@ -382,9 +404,9 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
       selfSignedHosts: plan.address.kind === 'tcp' ? [plan.address.host] : [],
     });
   }
+  if ((flags.hex || flags.hexFile !== undefined) && plan.workers > 1)
+    throw new ValidationError('Option --hex needs one process: drop --workers');
   const hex = hexFromFlags(flags);
-  if (hex && plan.role !== 'pipe')
-    throw new ValidationError('Option --hex on tcp listen applies to --mode pipe');
   if (plan.role === 'pipe') {
     return pipeListen(io, {
       server: plan.server,
@@ -402,6 +424,7 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
       spec,
       tls: plan.server.tls,
       quiet: Boolean(flags.quiet),
+      hex,
       warning: exposed
         ? `--exec on ${a.kind === 'tcp' ? a.host : ''} hands ${spec.display} to anyone who can reach this port; bind 127.0.0.1 or use --allow`
         : undefined,
@@ -447,7 +470,9 @@ async function listen(io: Io, address: string, flags: ListenFlags) {
       ? new TcpWorkers({ ...plan.server, workers: plan.workers, signal: io.signal })
       : new TcpServer<StreamServerAddress>(
           { ...plan.server, signal: io.signal },
-          handlerFor(plan, onMessage, onDrain),
+          withHex(handlerFor(plan, onMessage, onDrain), hex, (peer, lines) =>
+            queue.push({ event: 'hex', peer, lines }),
+          ),
         );
   const perWorker =
     plan.server.maxConnections && plan.workers > 1
