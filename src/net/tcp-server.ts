@@ -26,7 +26,14 @@ import {
   ServerLifecycle,
   type UnixAddress,
 } from '../core/lifecycle.js';
-import { checkBoolean, checkTimeout, formatHostPort, parseHost, parseInteger, parsePort } from '../core/validate.js';
+import {
+  checkBoolean,
+  checkTimeout,
+  formatHostPort,
+  parseHost,
+  parseInteger,
+  parsePort,
+} from '../core/validate.js';
 import { openFilesLimit } from './fd-limit.js';
 import {
   type SocketOptions,
