@@ -319,7 +319,7 @@ const scenario: Scenario = {
       const base = best(runs.chronyd ?? []);
       const soketBest = best(runs.soket ?? []);
       out.push(
-        `Server: bench/nts-load.ts (${CONNS} requests in flight, ${SECONDS} s, one cookie spent and one asked per request, 1 in 64 replies fully verified), runs alternating; the best of each is compared. chronyd: \`ntsserverkey\`/\`ntsservercert\`, no \`ratelimit\`; soket: \`soket ntp serve 0 --leap 0 --no-rate-limit --nts --cert … --key …\` (with authentication the server runs on one Node socket).`,
+        `Server: bench/nts-load.ts (${CONNS} requests in flight, ${SECONDS} s, one cookie spent and one asked per request, 1 in 64 replies fully verified), runs alternating; the best of each is compared. chronyd: \`ntsserverkey\`/\`ntsservercert\`, no \`ratelimit\`; soket: \`soket ntp serve 0 --leap 0 --no-rate-limit --nts --cert … --key …\` (authenticated, it runs on the batched datapath like the plain server: worker threads with recvmmsg/sendmmsg; the load comes from one client address, so one worker serves it).`,
         '',
         mdTable(
           [

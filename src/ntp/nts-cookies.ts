@@ -12,6 +12,8 @@
  * (HMAC-SHA256 of the period number, periods counted on the wall clock), and the period number is the key's ID:
  * every thread or process given the same secret ({@link NtsCookieKeys.state}) seals and opens the same cookies
  * without talking to the others — the NTS-KE server in the main thread and NTP workers on every core. No timer.
+ * Manual rotations ({@link NtsCookieKeys.rotate}) are a counter in shared memory that every thread's keys made
+ * from the same state read: a rotation in one thread is in force in all of them at once, with no message.
  *
  * @module
  */
@@ -45,6 +47,12 @@ export interface NtsCookieKeysState {
   keep: number;
   /** Manual rotations so far (see {@link NtsCookieKeys.rotate}). */
   offset: number;
+  /**
+   * The manual rotations in shared memory (one Int32 over a SharedArrayBuffer): keys made from this state in
+   * any thread of this process read and move the same counter, so `rotate()` in one is in force in all. Without
+   * it (a state from another process, or written out), the keys start from `offset` and rotate on their own.
+   */
+  sharedOffset?: Int32Array;
 }
 
 /** The defaults of {@link NtsCookieKeysOptions}, in one place. */
@@ -74,7 +82,8 @@ export class NtsCookieKeys {
   readonly #clock: Clock;
   readonly #secret: Uint8Array;
   readonly #cache = new Map<number, SivKey>();
-  #offset = 0;
+  /** Manual rotations, shared with the keys made from this object's {@link state} (Atomics). */
+  #offset: Int32Array = new Int32Array(new SharedArrayBuffer(4));
   #lastEpoch: number | undefined;
   #rotations = 0;
 
@@ -109,7 +118,8 @@ export class NtsCookieKeys {
   }
 
   /**
-   * Cookie keys from another thread's {@link state}: the same secret, period and manual rotations.
+   * Cookie keys from another thread's {@link state}: the same secret, period and manual rotations (shared: a
+   * later `rotate()` on either is in force on both).
    *
    * @param state - what `state()` gave
    * @param clock - this thread's clock @default systemClock
@@ -129,26 +139,33 @@ export class NtsCookieKeys {
       secret: state.secret,
       ...(clock ? { clock } : {}),
     });
-    keys.#offset = Number.isInteger(state.offset) ? state.offset : 0;
+    const shared = state.sharedOffset;
+    if (shared instanceof Int32Array && shared.length >= 1 && shared.buffer instanceof SharedArrayBuffer) {
+      keys.#offset = shared;
+    } else if (Number.isInteger(state.offset)) {
+      keys.#offset[0] = state.offset;
+    }
     return keys;
   }
 
   /**
    * The master secret and settings, to make the same keys in another thread ({@link fromState}). Treat it as
-   * the private key it is.
+   * the private key it is. It is structured-cloneable (`workerData`, `postMessage`): its `sharedOffset` stays
+   * shared memory, so manual rotations reach the keys made from it.
    */
   state(): NtsCookieKeysState {
     return {
       secret: new Uint8Array(this.#secret),
       rotate: this.rotateMs,
       keep: this.keep,
-      offset: this.#offset,
+      offset: Atomics.load(this.#offset, 0),
+      sharedOffset: this.#offset,
     };
   }
 
   /** The period (and key ID) now in force. */
   #epoch(): number {
-    const e = Math.floor(this.#clock.now() / this.rotateMs) + this.#offset;
+    const e = Math.floor(this.#clock.now() / this.rotateMs) + Atomics.load(this.#offset, 0);
     if (e !== this.#lastEpoch) {
       this.#lastEpoch = e;
       this.#rotations++;
@@ -183,11 +200,12 @@ export class NtsCookieKeys {
   }
 
   /**
-   * Move to the next key now, in this thread only (for tests and emergencies: other threads keep the period
-   * they had when they got the {@link state}); the keys beyond `keep` stop opening.
+   * Move to the next key now (for tests and emergencies); the keys beyond `keep` stop opening. It is in force
+   * at once in every thread whose keys share this object's rotations ({@link state} → {@link fromState}: the
+   * NTP server's workers), not in other processes.
    */
   rotate(): void {
-    this.#offset++;
+    Atomics.add(this.#offset, 0, 1);
     this.#epoch();
   }
 

@@ -11,8 +11,10 @@
  * - Where FFI works it runs on the batched UDP engine (platform/udp-engine.ts): `workers` threads (one per core
  *   by default), each with its own SO_REUSEPORT socket and its own responder and rate limiter (the kernel
  *   keeps a client on one worker), T2 from the kernel's receive timestamp and T3 read just before sendmmsg.
- *   Without FFI, or with options a worker cannot take (a custom `clock`, authentication keys), it runs on one
- *   `dgram` socket in the main thread; `stats().datapath` says which, and a debug event (`-v`) why.
+ *   NTS cookie keys and symmetric keys go to the workers as plain data (see sntp-engine-handler.ts; a manual
+ *   `rotate()` of the cookie keys is in force in every worker at once, through shared memory). Without FFI, or
+ *   with a custom `clock` (which a worker cannot take), it runs on one `dgram` socket in the main thread;
+ *   `stats().datapath` says which, and a debug event (`-v`) why.
  *
  * @module
  */
@@ -47,8 +49,13 @@ export interface SntpServerStats extends SntpResponderStats {
   kernelDrops: number;
 }
 
-/** The responder options a worker thread can take: plain data, no functions or keys. */
+/**
+ * The responder options a worker thread can take: plain data (sntpEngineHandler makes the cookie keys and the
+ * symmetric keys plain), no functions.
+ */
 const TRANSFERABLE = new Set<string>([
+  'nts',
+  'keys',
   'stratum',
   'referenceId',
   'leap',

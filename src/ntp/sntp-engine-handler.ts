@@ -10,6 +10,11 @@
  * An authenticated reply (longer than the 48-byte header: NTS or a MAC) keeps the times the responder wrote
  * before sealing it; rewriting them would break the authenticator. A kiss-o'-death is left as it is.
  *
+ * Authentication reaches the workers as plain data: NTS cookie keys as their {@link NtsCookieKeys.state} (the
+ * master secret, and the manual rotations in shared memory, so `rotate()` on the main thread's keys is in force
+ * in every worker at once), symmetric keys as a Map of `{ id, type, key }`. Each worker rebuilds them in its
+ * responder; its `auth.*` counters are summed with the others.
+ *
  * Name it with {@link sntpEngineHandler}.
  *
  * @module
@@ -23,7 +28,9 @@ import type {
 } from '../platform/datagram-handler.js';
 import { packetTimeMs, writeNtpTime } from '../platform/realtime.js';
 import { workerModuleUrl } from '../platform/udp-engine-shared.js';
+import { NtsCookieKeys } from './nts-cookies.js';
 import { SntpResponder, type SntpResponderOptions, type SntpServerStats } from './sntp-responder.js';
+import type { SymmetricKey } from './symmetric-key.js';
 
 /** Most warm-up requests. */
 const MAX_WARM_UP = 100_000;
@@ -165,10 +172,25 @@ export const sntp: DatagramHandlerFactory<SntpEngineConfig> = (config, context):
 /** A clock that reads 0, for checking options without timing anything. */
 const STILL_CLOCK = { now: () => 0, monotonic: () => 0 };
 
+/** NTS cookie keys as their state and symmetric keys as plain objects: what a worker thread can be given. */
+function plainAuth(config: SntpEngineConfig): SntpEngineConfig {
+  const { nts, keys } = config;
+  if (!(nts instanceof NtsCookieKeys) && !(keys instanceof Map)) return config;
+  const out: SntpEngineConfig = { ...config };
+  if (nts instanceof NtsCookieKeys) out.nts = nts.state();
+  if (keys instanceof Map) {
+    out.keys = new Map(
+      [...(keys as Map<number, SymmetricKey>)].map(([id, k]) => [id, { id: k.id, type: k.type, key: k.key }]),
+    );
+  }
+  return out;
+}
+
 /**
  * The handler spec of the SNTP server, for {@link createUdpEngine}.
  *
- * @param config - the responder's options (stratum, reference ID, leap, rate limit, ...), no clock
+ * @param config - the responder's options (stratum, reference ID, leap, rate limit, NTS cookie keys or their
+ *   state, symmetric keys, ...), no clock
  * @throws {ValidationError} for options the responder refuses, or a bad `warmUp`: checked here, before any
  *   worker starts
  * @example
@@ -183,5 +205,5 @@ export function sntpEngineHandler(config: SntpEngineConfig = {}): DatagramHandle
   // indicator is fixed, 0: neither the clock's precision nor the kernel's state is read for a check.
   const leap = options.leap === undefined || options.leap === 'kernel' ? 0 : options.leap;
   new SntpResponder({ ...options, leap, precision: options.precision ?? 0, clock: STILL_CLOCK });
-  return { module: workerModuleUrl('ntp/sntp-engine-handler'), export: 'sntp', config };
+  return { module: workerModuleUrl('ntp/sntp-engine-handler'), export: 'sntp', config: plainAuth(config) };
 }

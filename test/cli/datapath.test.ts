@@ -66,6 +66,32 @@ describe('--workers and the datapath in the CLI', () => {
     assert.equal((await collect(child)).code, 0);
   });
 
+  test('ntp serve --nts --workers 2: batched, and time --nts gets an authenticated sample; SOKET_NO_FFI=1: dgram, the same', async () => {
+    for (const env of [{}, { SOKET_NO_FFI: '1' }]) {
+      const noFfi = 'SOKET_NO_FFI' in env;
+      const args = ['ntp', 'serve', '0', '--leap', '0', '--workers', '2', '--nts', '--nts-port', '0'];
+      const child = startCli([...args, '--stats', '0', '--json'], { env });
+      children.push(child);
+      const line = await waitForLine(child, /^(\{"event":"listening".*\})\n/m, 'stdout');
+      const e = JSON.parse(line[1] as string) as {
+        datapath: string;
+        workers: number;
+        nts: { port: number; pin: string };
+      };
+      if (ffi.ok && !noFfi) assert.deepEqual([e.datapath, e.workers], ['batched', 2]);
+      else assert.deepEqual([e.datapath, e.workers], ['dgram', 1]);
+      const r = await runCli(['time', '--nts', `127.0.0.1:${e.nts.port}`, '--pin', e.nts.pin, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).servers[0].best.authenticated, 'nts');
+      child.kill('SIGTERM');
+      const done = await collect(child);
+      assert.equal(done.code, 0);
+      const stopped = done.stdout.split('\n').find((l) => l.startsWith('{"event":"stopped"'));
+      assert.ok(stopped, done.stdout);
+      assert.ok((JSON.parse(stopped).auth?.nts ?? 0) >= 1, stopped);
+    }
+  });
+
   test('a bad --workers is a usage error (exit 2)', async () => {
     for (const args of [
       ['udp', 'listen', '127.0.0.1:0', '--workers', '0'],

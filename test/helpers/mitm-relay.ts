@@ -9,9 +9,10 @@
  * - `alter-transmit`: add one second to a reply's receive and transmit timestamps (the on-path clock shift:
  *   moving the transmit timestamp alone shows as a round trip of minus one second, which a client's sanity
  *   check refuses anyway);
- * - `replay`: answer a request at once with the previous reply the relay saw (an old, genuine reply), its
- *   origin timestamp set to the new request's transmit timestamp — what an on-path attacker can do, and what
- *   the origin check alone cannot tell from a fresh reply;
+ * - `replay`: answer a request, instead of the server, with the previous reply the relay saw (an old, genuine
+ *   reply), its origin timestamp set to the new request's transmit timestamp, held as long as the server held
+ *   the original (T3 − T2, so the round trip a client computes is not negative) — what an on-path attacker can
+ *   do, and what the origin check alone cannot tell from a fresh reply;
  * - `strip-auth`: cut the reply down to the header and the Unique Identifier (no authenticator, no MAC);
  * - `strip-mac`: cut a MAC-authenticated reply down to its 48-byte header;
  * - `swap-cookies`: exchange the NTS Cookie fields of two requests from two different clients.
@@ -114,10 +115,15 @@ export async function startMitmRelay(
   front.on('message', async (msg: Buffer, rinfo) => {
     requests++;
     const client = await clientFor(rinfo.address, rinfo.port);
-    if (mode === 'replay' && lastReply && msg.length >= 48 && budget > 0) {
+    if (mode === 'replay' && lastReply && lastReply.length >= 48 && msg.length >= 48 && take()) {
       const old = Buffer.from(lastReply);
       msg.copy(old, 24, 40, 48);
-      if (take()) front.send(old, rinfo.port, rinfo.address);
+      const heldMs =
+        (old.readUInt32BE(40) - old.readUInt32BE(32)) * 1000 +
+        ((old.readUInt32BE(44) - old.readUInt32BE(36)) * 1000) / 2 ** 32;
+      const wait = Math.min(1000, Math.max(0, Math.ceil(heldMs)) + 1);
+      setTimeout(() => front.send(old, rinfo.port, rinfo.address), wait);
+      return;
     }
     if (mode === 'swap-cookies' && budget > 0) {
       const cookie = cookieField(msg);

@@ -2,17 +2,24 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { after, describe, test } from 'node:test';
-import { asciiToRefId, decodeNtpPacket, refIdToText } from '../../src/codec/ntp.js';
+import { asciiToRefId, decodeNtpPacket, encodeNtpPacket, refIdToText } from '../../src/codec/ntp.js';
 import { ntpDiffSeconds, unixMsToNtp } from '../../src/codec/ntp-timestamp.js';
 import { KissOfDeathError, NetworkError, ValidationError } from '../../src/core/errors.js';
 import { sntpQuery } from '../../src/ntp/client.js';
+import { NtsClient } from '../../src/ntp/nts-client.js';
+import { NtsCookieKeys } from '../../src/ntp/nts-cookies.js';
+import { createNtsKeServer, type NtsKeServer } from '../../src/ntp/nts-ke-server.js';
 import { createSntpServer, type SntpServer, type SntpServerOptions } from '../../src/ntp/server.js';
+import { appendMac, parseKeyFile, verifyMac } from '../../src/ntp/symmetric-key.js';
 import { ffiAvailable } from '../../src/platform/ffi.js';
 import { readKernelClock } from '../../src/platform/kernel-clock.js';
+import { STRICT } from '../helpers/peers.js';
 
 const servers: SntpServer[] = [];
+const keServers: NtsKeServer[] = [];
 const sockets: dgram.Socket[] = [];
 after(async () => {
+  for (const s of keServers) await s.close();
   for (const s of servers) await s.close();
   for (const s of sockets) s.close();
 });
@@ -24,14 +31,14 @@ async function server(options: SntpServerOptions = {}): Promise<SntpServer> {
 }
 
 /** A client socket that collects every datagram it receives. */
-async function client(): Promise<{
+async function client(from = '127.0.0.1'): Promise<{
   send(port: number, bytes: Uint8Array): void;
   inbox: Buffer[];
   next(): Promise<Buffer>;
 }> {
   const s = dgram.createSocket('udp4');
   sockets.push(s);
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => s.bind(0, from, resolve));
   const inbox: Buffer[] = [];
   const waiters: Array<(b: Buffer) => void> = [];
   s.on('message', (b) => {
@@ -259,3 +266,110 @@ describe('createSntpServer', () => {
     assert.equal(r.address, '::1');
   });
 });
+
+/**
+ * Client addresses the engine's steering sends to worker 0 and to worker 1 of two (its BPF program: the IPv4
+ * source times 0x9e3779b1, shifted right by 16, modulo the workers), so a test reaches both.
+ */
+const EACH_WORKER = ['127.0.0.2', '127.0.0.1'];
+for (const [i, address] of EACH_WORKER.entries()) {
+  const a = address.split('.').reduce((n, x) => n * 256 + Number(x), 0);
+  assert.equal((Math.imul(a, 0x9e3779b1) >>> 16) % 2, i, `${address} reaches worker ${i}`);
+}
+
+const ffi = ffiAvailable();
+
+for (const datapath of ['batched', 'dgram'] as const) {
+  describe(`authentication on the ${datapath} datapath`, () => {
+    const skip = (t: import('node:test').TestContext): boolean => {
+      if (datapath === 'dgram' || ffi.ok) return false;
+      if (STRICT) throw new Error(`The batched datapath needs FFI under CI=true: ${ffi.reason}`);
+      t.skip(`FFI is not available: ${ffi.reason}`);
+      return true;
+    };
+    const workers = datapath === 'batched' ? 2 : 1;
+
+    /** One NTS request sealed with the client's next cookie, sent from `from`; the reply and its check. */
+    async function ntsExchange(nts: NtsClient, port: number, from: string) {
+      const sealed = nts
+        .authenticator()
+        .seal(encodeNtpPacket({ version: 4, mode: 3, transmitTimestamp: 7n }));
+      const c = await client(from);
+      const reply = c.next();
+      c.send(port, sealed.packet);
+      const r = await reply;
+      return { reply: r, check: sealed.verify(r) };
+    }
+
+    test('NTS: cookies from the NTS-KE server open in every worker; a manual rotation reaches them; auth counted', async (t) => {
+      if (skip(t)) return;
+      const cookieKeys = new NtsCookieKeys({ keep: 0 });
+      const ntp = await server({ nts: cookieKeys, rateLimit: false, workers, datapath });
+      const ke = await createNtsKeServer({ port: 0, cookieKeys, ntpPort: ntp.address.port });
+      keServers.push(ke);
+      assert.deepEqual([ntp.datapath, ntp.stats().workers], [datapath, workers]);
+
+      const r = await sntpQuery(`127.0.0.1:${ke.address.port}`, {
+        nts: { ca: ke.certificate.cert },
+        timeout: 3000,
+      });
+      assert.equal(r.authenticated, 'nts');
+      assert.ok(Math.abs(r.offset) <= r.delay / 2 + 1e-3, `offset ${r.offset}, delay ${r.delay}`);
+
+      const nts = new NtsClient(`127.0.0.1:${ke.address.port}`, { ca: ke.certificate.cert });
+      await nts.ensureSession({ timeout: 3000 });
+      for (const from of EACH_WORKER) {
+        const { reply, check } = await ntsExchange(nts, ntp.address.port, from);
+        assert.ok(check.ok, `from ${from}: ${check.ok ? '' : check.reason}`);
+        assert.equal(reply.readBigUInt64BE(24), 7n, 'origin');
+      }
+      // keep 0: after one rotation on this thread, every worker refuses the cookies it was issued before
+      cookieKeys.rotate();
+      for (const from of EACH_WORKER) {
+        const { reply, check } = await ntsExchange(nts, ntp.address.port, from);
+        assert.equal(check.ok ? undefined : check.nak, true, `from ${from}: an NTS NAK`);
+        assert.equal(reply.subarray(12, 16).toString('latin1'), 'NTSN');
+      }
+      // cookies issued after the rotation open everywhere
+      nts.reset();
+      await nts.ensureSession({ timeout: 3000 });
+      for (const from of EACH_WORKER) {
+        const { check } = await ntsExchange(nts, ntp.address.port, from);
+        assert.ok(check.ok, `after the rotation, from ${from}: ${check.ok ? '' : check.reason}`);
+      }
+      const stats = ntp.stats();
+      assert.deepEqual(stats.auth, { nts: 5, symmetric: 0, naks: 2, failed: 0 });
+      assert.equal(stats.answered, 5);
+      assert.equal(stats.received, 7);
+    });
+
+    test('symmetric keys: MAC-authenticated replies from every worker; a wrong MAC is dropped and counted', async (t) => {
+      if (skip(t)) return;
+      const keys = parseKeyFile(
+        `1 SHA1 HEX:${randomBytes(20).toString('hex')}\n2 AES128 HEX:${randomBytes(16).toString('hex')}\n`,
+      );
+      const ntp = await server({ keys, rateLimit: false, workers, datapath });
+      assert.equal(ntp.datapath, datapath);
+      for (const key of keys.values()) {
+        const r = await sntpQuery(`127.0.0.1:${ntp.address.port}`, { key, timeout: 3000 });
+        assert.equal(r.authenticated, 'symmetric');
+        for (const from of EACH_WORKER) {
+          const c = await client(from);
+          const reply = c.next();
+          c.send(ntp.address.port, appendMac(request(), key));
+          const m = verifyMac(await reply, key);
+          assert.ok(m.ok, `key ${key.id} from ${from}: ${m.ok ? '' : m.reason}`);
+        }
+      }
+      const wrong = appendMac(request(), keys.get(1) as NonNullable<ReturnType<typeof keys.get>>);
+      wrong[wrong.length - 1] = (wrong[wrong.length - 1] as number) ^ 1;
+      const c = await client(EACH_WORKER[0]);
+      c.send(ntp.address.port, wrong);
+      // the drop is silent: a good request after it, from the same client (the same worker), shows it was taken
+      const after = c.next();
+      c.send(ntp.address.port, appendMac(request(), keys.get(2) as NonNullable<ReturnType<typeof keys.get>>));
+      assert.ok(verifyMac(await after, keys.get(2) as NonNullable<ReturnType<typeof keys.get>>).ok);
+      assert.deepEqual(ntp.stats().auth, { nts: 0, symmetric: 7, naks: 0, failed: 1 });
+    });
+  });
+}
