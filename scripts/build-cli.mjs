@@ -40,6 +40,26 @@ const commandsAsFiles = {
   },
 };
 
+/**
+ * commander requires node:child_process at load for executable subcommands, which soket does not use: give it
+ * a stand-in that requires the real module only if a property is ever read (saves ~10 ms of every start-up).
+ */
+const lazyChildProcessForCommander = {
+  name: 'lazy-child-process-for-commander',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.importer.includes('/node_modules/commander/')
+        ? { path: 'lazy-child-process', namespace: 'soket-lazy' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'soket-lazy' }, () => ({
+      contents:
+        "let real; module.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:child_process'))[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 // Modules the batched UDP engine loads in its worker threads (platform/udp-engine-shared.ts workerModuleUrl):
 // dist/workers/<path with - for />.cjs. The worker keeps import() for handler modules given by URL.
 const workerModules = ['platform/udp-engine-worker', 'platform/datagram-handlers', 'ntp/sntp-engine-handler'];
@@ -58,7 +78,7 @@ try {
     ...common,
     entryPoints: [`${root}src/cli/main.ts`],
     outfile: `${tmp}/soket.cjs`,
-    plugins: [commandsAsFiles],
+    plugins: [commandsAsFiles, lazyChildProcessForCommander],
   });
   for (const m of workerModules) {
     await build({

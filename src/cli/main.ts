@@ -244,8 +244,13 @@ async function main(argv: string[]): Promise<number> {
     get verbose() {
       return wants('verbose', '-v');
     },
-    stdin: process.stdin,
-    stdinIsTTY: Boolean(process.stdin.isTTY),
+    // process.stdin is made on first access (several ms of stream setup): only commands that read it pay.
+    get stdin() {
+      return process.stdin;
+    },
+    get stdinIsTTY() {
+      return Boolean(process.stdin.isTTY);
+    },
     signal: controller.signal,
     env: process.env,
   };

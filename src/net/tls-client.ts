@@ -14,9 +14,11 @@
  *
  * @module
  */
+
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { Deadline, throwIfAborted } from '../core/deadline.js';
 import {
   AbortError,
@@ -30,6 +32,14 @@ import { checkObject, checkSignal, checkString, describeValue, formatHostPort } 
 import { type ConnectTcpOptions, connectTcp, type TcpConnection } from './tcp-client.js';
 import { type CertificateInfo, describeCertificate, pinMatches } from './tls-cert.js';
 import { type PreparedTlsClient, prepareTlsClient, type TlsClientOptions } from './tls-config.js';
+
+// node:tls is required on first use: every `soket resolve` and `soket tcp` start-up would load it (about 7 ms)
+// for the few runs that speak TLS.
+let tlsModule: typeof tls | undefined;
+function lazyTls(): typeof tls {
+  tlsModule ??= createRequire(import.meta.url)('node:tls') as typeof tls;
+  return tlsModule;
+}
 
 /** What a TLS handshake agreed on, and the peer's certificates. */
 export interface TlsSession {
@@ -174,7 +184,7 @@ export function startTls(
   const connectOptions: tls.ConnectionOptions = {
     socket,
     rejectUnauthorized: false,
-    checkServerIdentity: identity === undefined ? () => undefined : tls.checkServerIdentity,
+    checkServerIdentity: identity === undefined ? () => undefined : lazyTls().checkServerIdentity,
   };
   if (identity !== undefined) connectOptions.host = identity;
   if (servername !== undefined) connectOptions.servername = servername;
@@ -186,7 +196,7 @@ export function startTls(
   const overallBinds = options.deadline?.remaining() !== undefined && (limit ?? 0) < c.handshakeTimeout;
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const secure = tls.connect(connectOptions);
+    const secure = lazyTls().connect(connectOptions);
     let done = false;
     const finish = (err: SoketError | undefined) => {
       if (done) return;
@@ -277,7 +287,7 @@ function describeSession(
     verifyCode = typeof err === 'string' ? err : ((err as NodeJS.ErrnoException | null)?.code ?? 'UNTRUSTED');
     verifyReason = verifyText(verifyCode);
     if (verifyCode === 'ERR_TLS_CERT_ALTNAME_INVALID' && identity !== undefined) {
-      const detail = tls.checkServerIdentity(identity, secure.getPeerCertificate());
+      const detail = lazyTls().checkServerIdentity(identity, secure.getPeerCertificate());
       verifyReason = detail
         ? `the certificate is not for ${identity}: ${detail.message.replace(/^Hostname\/IP does not match certificate's altnames: /, '')}`
         : verifyReason;
