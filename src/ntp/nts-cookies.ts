@@ -20,10 +20,13 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { type Clock, checkClock, systemClock } from '../core/clock.js';
 import { ValidationError } from '../core/errors.js';
-import { AES_SIV_CMAC_256_KEY_LENGTH, randomPooled, SivKey } from './aes-siv.js';
+import { AES_SIV_CMAC_256_KEY_LENGTH, randomPooledInto, SivKey } from './aes-siv.js';
 
 /** Length of a cookie soket makes. */
 export const NTS_COOKIE_LENGTH = 4 + 16 + 16 + 2 * AES_SIV_CMAC_256_KEY_LENGTH;
+
+/** The client's keys being sealed into a cookie: scratch, zeroed after each seal. */
+const PLAINTEXT = new Uint8Array(2 * AES_SIV_CMAC_256_KEY_LENGTH);
 
 /** Options of {@link NtsCookieKeys}. */
 export interface NtsCookieKeysOptions {
@@ -217,24 +220,56 @@ export class NtsCookieKeys {
    * @throws {ValidationError} when a key is not 32 bytes
    */
   seal(contents: NtsCookieContents): Uint8Array {
+    return this.sealInto(contents, new Uint8Array(NTS_COOKIE_LENGTH), 0);
+  }
+
+  /**
+   * {@link seal} into an existing buffer: the cookie's 100 bytes at `out[at]` (the NTP server writes the
+   * cookies of a reply this way, without an array per cookie).
+   *
+   * @param contents - the client's c2s and s2c keys (32 bytes each)
+   * @param out - where the cookie goes
+   * @param at - its offset there
+   * @returns `out`
+   * @throws {ValidationError} when a key is not 32 bytes or the cookie does not fit
+   */
+  sealInto(contents: NtsCookieContents, out: Uint8Array, at: number): Uint8Array {
     if (
+      typeof contents !== 'object' ||
+      contents === null ||
+      !(contents.c2s instanceof Uint8Array) ||
+      !(contents.s2c instanceof Uint8Array) ||
       contents.c2s.length !== AES_SIV_CMAC_256_KEY_LENGTH ||
       contents.s2c.length !== AES_SIV_CMAC_256_KEY_LENGTH
     ) {
       throw new ValidationError('Invalid NTS keys for a cookie: expected 32 bytes each');
     }
+    if (
+      !(out instanceof Uint8Array) ||
+      !Number.isInteger(at) ||
+      at < 0 ||
+      at + NTS_COOKIE_LENGTH > out.length
+    ) {
+      throw new ValidationError(
+        `An NTS cookie does not fit at ${String(at)} in ${out instanceof Uint8Array ? out.length : 0} bytes`,
+      );
+    }
     const epoch = this.#epoch();
     const key = this.#key(epoch);
-    const cookie = new Uint8Array(NTS_COOKIE_LENGTH);
-    const view = new DataView(cookie.buffer);
-    view.setUint32(0, epoch >>> 0);
-    const nonce = randomPooled(16);
-    cookie.set(nonce, 4);
-    const plaintext = new Uint8Array(2 * AES_SIV_CMAC_256_KEY_LENGTH);
-    plaintext.set(contents.c2s, 0);
-    plaintext.set(contents.s2c, AES_SIV_CMAC_256_KEY_LENGTH);
-    cookie.set(key.seal(nonce, cookie.subarray(0, 4), plaintext), 20);
-    return cookie;
+    const id = epoch >>> 0;
+    out[at] = id >>> 24;
+    out[at + 1] = (id >>> 16) & 0xff;
+    out[at + 2] = (id >>> 8) & 0xff;
+    out[at + 3] = id & 0xff;
+    randomPooledInto(out, at + 4, 16);
+    const { c2s, s2c } = contents;
+    for (let i = 0; i < AES_SIV_CMAC_256_KEY_LENGTH; i++) {
+      PLAINTEXT[i] = c2s[i] as number;
+      PLAINTEXT[AES_SIV_CMAC_256_KEY_LENGTH + i] = s2c[i] as number;
+    }
+    key.sealInto(out.subarray(at + 4, at + 20), out.subarray(at, at + 4), PLAINTEXT, out, at + 20);
+    PLAINTEXT.fill(0);
+    return out;
   }
 
   /**
@@ -246,7 +281,12 @@ export class NtsCookieKeys {
    */
   open(cookie: Uint8Array): NtsCookieContents | undefined {
     if (cookie.length !== NTS_COOKIE_LENGTH) return undefined;
-    const id = new DataView(cookie.buffer, cookie.byteOffset, 4).getUint32(0);
+    const id =
+      (((cookie[0] as number) << 24) |
+        ((cookie[1] as number) << 16) |
+        ((cookie[2] as number) << 8) |
+        (cookie[3] as number)) >>>
+      0;
     const current = this.#epoch();
     // periods back, modulo 2^32; one period ahead is accepted too (another thread's clock a moment ahead)
     const back = ((current >>> 0) - id) >>> 0;

@@ -10,7 +10,9 @@
  *   authenticator that does not verify with the cookie's c2s key, gets an NTS NAK (kiss code NTSN with the
  *   unique identifier, unauthenticated); a request missing a field is dropped. The reply carries the unique
  *   identifier and an authenticator (s2c key) with one fresh cookie per cookie and placeholder (at most 8),
- *   padded to exactly the request's length: never larger.
+ *   padded to exactly the request's length: never larger. The reply is written over the request when the
+ *   caller hands it over (`seal(check, header, packet)`), the cookies straight into a scratch buffer and the
+ *   client's keys into two re-keyed {@link SivKey}s: per request no array larger than V8 keeps on its heap.
  * - Symmetric keys: a MAC with a known key that verifies gets a reply with a MAC by the same key; anything else
  *   (unknown key, wrong digest, crypto-NAK) is dropped, as chrony does.
  * - Other extension fields are ignored; the reply is the plain 48-byte header.
@@ -24,16 +26,15 @@ import {
   decodeNtpExtensions,
   decodeNtsAuthenticator,
   encodeNtpExtensionField,
-  encodeNtsAuthenticator,
-  NTP_MIN_LAST_EXTENSION_LENGTH,
+  NTP_MIN_EXTENSION_LENGTH,
   NtpExtensionType,
   ntpTailError,
 } from '../codec/ntp-extensions.js';
 import { NTS_MAX_COOKIES } from '../codec/nts-ke.js';
 import { BadPacketError, ValidationError } from '../core/errors.js';
-import { randomPooled, SivKey } from './aes-siv.js';
+import { AES_SIV_TAG_LENGTH, randomPooled, SivKey } from './aes-siv.js';
 import { NtsClient } from './nts-client.js';
-import type { NtsCookieKeys } from './nts-cookies.js';
+import { NTS_COOKIE_LENGTH, type NtsCookieKeys } from './nts-cookies.js';
 import { appendMac, type SymmetricKey, type SymmetricKeys, verifyMac } from './symmetric-key.js';
 
 /** Options of {@link NtpServerAuth}. */
@@ -70,6 +71,14 @@ export type ServerAuthCheck =
 
 const NONE: ServerAuthCheck = { kind: 'none' };
 const MIN_UNIQUE_ID = 32;
+/** A fresh cookie as an extension field: the field header and the cookie. */
+const COOKIE_FIELD_LENGTH = 4 + NTS_COOKIE_LENGTH;
+/** The nonce of every reply authenticator. */
+const NONCE_LENGTH = 16;
+
+function roundUp4(n: number): number {
+  return (n + 3) & ~3;
+}
 
 /**
  * Checks requests and seals replies for the SNTP server.
@@ -86,6 +95,14 @@ const MIN_UNIQUE_ID = 32;
 export class NtpServerAuth {
   readonly #nts: NtsCookieKeys | undefined;
   readonly #keys: SymmetricKeys | undefined;
+  /**
+   * Scratch of the NTS path, re-used by every request: the client's keys (re-keyed, not made anew) and the
+   * new cookies as extension fields (the reply authenticator's plaintext). An `nts` check refers to them, so
+   * it must be sealed before the next {@link check}.
+   */
+  readonly #c2s = new SivKey(new Uint8Array(32));
+  readonly #s2c = new SivKey(new Uint8Array(32));
+  readonly #cookieFields = new Uint8Array(NTS_MAX_COOKIES * COOKIE_FIELD_LENGTH);
 
   /**
    * @param options - NTS cookie keys and/or symmetric keys; with neither, only the tail check runs
@@ -127,7 +144,7 @@ export class NtpServerAuth {
         });
         const request = client.authenticator().seal(header).packet;
         const check = this.check(request);
-        this.seal(check, request.slice(0, 48));
+        this.seal(check, request.subarray(0, 48), request);
       }
     }
     // one key of each type: a digest and a CMAC take different code
@@ -182,7 +199,9 @@ export class NtpServerAuth {
     let auth: (typeof tail.fields)[number] | undefined;
     let requested = 0;
     let placeholderLength = -1;
-    for (const [i, f] of tail.fields.entries()) {
+    const fields = tail.fields;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i] as (typeof fields)[number];
       switch (f.type) {
         case NtpExtensionType.uniqueIdentifier:
           if (uniqueId || f.body.length < MIN_UNIQUE_ID) return drop;
@@ -199,7 +218,7 @@ export class NtpServerAuth {
           requested++;
           break;
         case NtpExtensionType.ntsAuthenticator:
-          if (i !== tail.fields.length - 1) return drop;
+          if (i !== fields.length - 1) return drop;
           auth = f;
           break;
         default:
@@ -208,9 +227,8 @@ export class NtpServerAuth {
     }
     if (!uniqueId || !cookie || !auth) return drop;
     if (placeholderLength >= 0 && placeholderLength !== cookie.length) return drop;
-    const nak: ServerAuthCheck = { kind: 'nak', uniqueId: new Uint8Array(uniqueId) };
     const keys = this.#nts.open(cookie);
-    if (!keys) return nak;
+    if (!keys) return { kind: 'nak', uniqueId: new Uint8Array(uniqueId) };
     let body: ReturnType<typeof decodeNtsAuthenticator>;
     try {
       body = decodeNtsAuthenticator(auth.body);
@@ -218,8 +236,10 @@ export class NtpServerAuth {
       if (err instanceof BadPacketError) return drop;
       throw err;
     }
-    const inner = new SivKey(keys.c2s).open(body.nonce, request.subarray(0, auth.offset), body.ciphertext);
-    if (!inner) return nak;
+    const inner = this.#c2s
+      .setKey(keys.c2s)
+      .open(body.nonce, request.subarray(0, auth.offset), body.ciphertext);
+    if (!inner) return { kind: 'nak', uniqueId: new Uint8Array(uniqueId) };
     try {
       for (const f of decodeNtpExtensionFields(inner)) {
         if (f.type === NtpExtensionType.ntsCookiePlaceholder) {
@@ -233,16 +253,20 @@ export class NtpServerAuth {
     }
     // Everything but the final seal is done here, before the reply's transmit timestamp is taken.
     const count = Math.min(NTS_MAX_COOKIES, requested);
-    const cookies: Uint8Array[] = [];
-    for (let i = 0; i < count; i++) {
-      cookies.push(encodeNtpExtensionField(NtpExtensionType.ntsCookie, this.#nts.seal(keys)));
+    const cookies = this.#cookieFields;
+    for (let i = 0, at = 0; i < count; i++, at += COOKIE_FIELD_LENGTH) {
+      cookies[at] = NtpExtensionType.ntsCookie >>> 8;
+      cookies[at + 1] = NtpExtensionType.ntsCookie & 0xff;
+      cookies[at + 2] = COOKIE_FIELD_LENGTH >>> 8;
+      cookies[at + 3] = COOKIE_FIELD_LENGTH & 0xff;
+      this.#nts.sealInto(keys, cookies, at + 4);
     }
     return {
       kind: 'nts',
       uniqueId: new Uint8Array(uniqueId),
-      s2c: new SivKey(keys.s2c),
-      plaintext: concat(cookies),
-      nonce: randomPooled(16),
+      s2c: this.#s2c.setKey(keys.s2c),
+      plaintext: cookies.subarray(0, count * COOKIE_FIELD_LENGTH),
+      nonce: randomPooled(NONCE_LENGTH),
       requestLength: request.length,
     };
   }
@@ -250,12 +274,14 @@ export class NtpServerAuth {
   /**
    * Authenticate a reply: append what the check asked for to the 48-byte header.
    *
-   * @param check - what {@link check} returned for the request
+   * @param check - what {@link check} returned for the request (an `nts` check: the last one made)
    * @param header - the reply's 48 bytes, complete (transmit timestamp written); for `nak`, an NTSN
    *   kiss-o'-death
+   * @param packet - the request, whose first 48 bytes are `header`: an NTS reply is written over it when it
+   *   fits (the request is not needed any more), else into a new array
    * @returns the reply to send: the header itself for `none`, never longer than the request
    */
-  seal(check: ServerAuthCheck, header: Uint8Array): Uint8Array {
+  seal(check: ServerAuthCheck, header: Uint8Array, packet?: Uint8Array): Uint8Array {
     switch (check.kind) {
       case 'none':
       case 'drop':
@@ -264,37 +290,62 @@ export class NtpServerAuth {
         return appendMac(header, check.key);
       case 'nak':
         return concat([header, encodeNtpExtensionField(NtpExtensionType.uniqueIdentifier, check.uniqueId)]);
-      case 'nts': {
-        const uid = encodeNtpExtensionField(NtpExtensionType.uniqueIdentifier, check.uniqueId);
-        let plaintext = check.plaintext;
-        // The authenticator pads the reply to the request's length; if the cookies would not fit, send fewer.
-        for (;;) {
-          const room = check.requestLength - 48 - uid.length - 4;
-          const ad = concat([header, uid]);
-          const sealed = check.s2c.seal(check.nonce, ad, plaintext);
-          const body = encodeNtsAuthenticator(
-            check.nonce,
-            sealed,
-            Math.max(NTP_MIN_LAST_EXTENSION_LENGTH, room + 4),
-          );
-          if (body.length <= room || plaintext.length === 0) {
-            return concat([
-              ad,
-              encodeNtpExtensionField(NtpExtensionType.ntsAuthenticator, body, NTP_MIN_LAST_EXTENSION_LENGTH),
-            ]);
-          }
-          const one = plaintext.length / Math.max(1, countFields(plaintext));
-          plaintext = plaintext.subarray(0, Math.max(0, plaintext.length - one));
-        }
-      }
+      case 'nts':
+        return this.#sealNts(check, header, packet);
     }
   }
-}
 
-function countFields(bytes: Uint8Array): number {
-  try {
-    return decodeNtpExtensionFields(bytes).length;
-  } catch {
-    return 1;
+  /**
+   * The NTS reply: the header, the Unique Identifier field, and the Authenticator (nonce, then the synthetic IV
+   * and the encrypted cookie fields, over the header and the identifier), padded to the request's length. If
+   * the cookies would not fit in that length, fewer are sent.
+   */
+  #sealNts(
+    check: Extract<ServerAuthCheck, { kind: 'nts' }>,
+    header: Uint8Array,
+    packet?: Uint8Array,
+  ): Uint8Array {
+    const uid = check.uniqueId;
+    const uidField = Math.max(roundUp4(4 + uid.length), NTP_MIN_EXTENSION_LENGTH);
+    const authAt = 48 + uidField;
+    const room = check.requestLength - authAt - 4; // the authenticator's body
+    // the authenticator's body: lengths, the nonce, the ciphertext (IV and encrypted cookies), each padded
+    let cookies = check.plaintext.length;
+    while (cookies > 0 && 4 + NONCE_LENGTH + roundUp4(AES_SIV_TAG_LENGTH + cookies) > room) {
+      cookies = Math.max(0, cookies - COOKIE_FIELD_LENGTH);
+    }
+    const plaintext =
+      cookies === check.plaintext.length ? check.plaintext : check.plaintext.subarray(0, cookies);
+    const used = 4 + NONCE_LENGTH + roundUp4(AES_SIV_TAG_LENGTH + cookies);
+    const length = Math.max(check.requestLength, authAt + 4 + used);
+    const inPlace =
+      packet !== undefined &&
+      packet.length >= length &&
+      packet.buffer === header.buffer &&
+      packet.byteOffset === header.byteOffset;
+    const out = inPlace ? packet : new Uint8Array(length);
+    if (!inPlace) out.set(header.subarray(0, 48));
+    out[48] = NtpExtensionType.uniqueIdentifier >>> 8;
+    out[49] = NtpExtensionType.uniqueIdentifier & 0xff;
+    out[50] = uidField >>> 8;
+    out[51] = uidField & 0xff;
+    out.set(uid, 52);
+    out.fill(0, 52 + uid.length, authAt);
+    const fieldLength = length - authAt;
+    const cipherLength = AES_SIV_TAG_LENGTH + plaintext.length;
+    out[authAt] = NtpExtensionType.ntsAuthenticator >>> 8;
+    out[authAt + 1] = NtpExtensionType.ntsAuthenticator & 0xff;
+    out[authAt + 2] = fieldLength >>> 8;
+    out[authAt + 3] = fieldLength & 0xff;
+    const body = authAt + 4;
+    out[body] = 0;
+    out[body + 1] = NONCE_LENGTH;
+    out[body + 2] = cipherLength >>> 8;
+    out[body + 3] = cipherLength & 0xff;
+    out.set(check.nonce, body + 4);
+    const cipherAt = body + 4 + NONCE_LENGTH;
+    check.s2c.sealInto(check.nonce, out.subarray(0, authAt), plaintext, out, cipherAt);
+    out.fill(0, cipherAt + cipherLength, length);
+    return length === out.length ? out : out.subarray(0, length);
   }
 }

@@ -105,7 +105,13 @@ export const sntp: DatagramHandlerFactory<SntpEngineConfig> = (config, context):
     now: () => (Number.isNaN(cached) ? real.now() : cached),
     monotonic: () => real.monotonic(),
   };
-  const responder = new SntpResponder({ ...options, clock });
+  // The cookie keys count their periods on the system clock, as the NTS-KE server's do (no FFI call per
+  // cookie; periods are a day by default, a second at least).
+  const nts =
+    options.nts === undefined || options.nts instanceof NtsCookieKeys
+      ? options.nts
+      : NtsCookieKeys.fromState(options.nts);
+  const responder = new SntpResponder({ ...options, ...(nts ? { nts } : {}), clock });
   // Run the reply path before serving, so V8 has compiled it before a client's first request (which would
   // otherwise be answered late); these requests are neither counted nor rate-limited.
   const probe = new Uint8Array(NTP_HEADER_LENGTH);

@@ -5,7 +5,8 @@
  *
  * - Only client requests (mode 3, version 1–4, at least 48 bytes, source port ≠ 0) are answered, with mode 4.
  * - Version and poll are copied from the request; its transmit timestamp goes into the origin field bit for bit.
- * - The reply is the request's first 48 bytes overwritten: never larger than the request, no allocation.
+ * - The reply is the request's first 48 bytes overwritten: never larger than the request, no allocation (an NTS
+ *   reply, as long as its request, is written over all of it).
  * - Each client address (IPv6: its /64) gets a token bucket; over its rate it gets one RATE kiss-o'-death
  *   per interval (written by the codec) and silence otherwise.
  * - The leap indicator comes from the kernel's clock state (adjtimex) when it can be read: a clock no daemon
@@ -337,7 +338,7 @@ export class SntpResponder {
   /**
    * Answer one datagram.
    *
-   * @param msg - the request; its first 48 bytes are overwritten with the reply
+   * @param msg - the request; its first 48 bytes are overwritten with the reply (all of it with an NTS reply)
    * @param address - the client's address (for the rate limit)
    * @param port - the client's port (0 is dropped)
    * @param rxMs - when the request arrived, in Unix ms from this responder's clock
@@ -391,7 +392,7 @@ export class SntpResponder {
         writeKissOfDeath(reply, { code: 'RATE', minPoll: this.#kodPoll, precision: this.precision });
         stats.kod++;
         debug('ntp', `server: rate limit, sent RATE to ${address}`);
-        return kodCheck.kind === 'none' ? reply : this.#auth.seal(kodCheck, reply);
+        return kodCheck.kind === 'none' ? reply : this.#auth.seal(kodCheck, reply, msg);
       }
     }
     const check = msg.length === NTP_HEADER_LENGTH ? NO_AUTH : this.#auth.check(msg);
@@ -403,7 +404,7 @@ export class SntpResponder {
     if (check.kind === 'nak') {
       writeKissOfDeath(reply, { code: 'NTSN', minPoll: -128, precision: this.precision });
       if (stats.auth) stats.auth.naks++;
-      return this.#auth.seal(check, reply);
+      return this.#auth.seal(check, reply, msg);
     }
     reply.copyWithin(24, 40, 48); // origin = request transmit, bit for bit
     reply[0] = (this.#leap << 6) | (version << 3) | 4; // poll (byte 2) stays as the client sent it
@@ -414,6 +415,6 @@ export class SntpResponder {
     stats.answered++;
     if (check.kind === 'none') return reply;
     if (stats.auth) stats.auth[check.kind === 'nts' ? 'nts' : 'symmetric']++;
-    return this.#auth.seal(check, reply);
+    return this.#auth.seal(check, reply, msg);
   }
 }

@@ -138,6 +138,42 @@ describe('AES-SIV (RFC 5297)', () => {
     );
   });
 
+  test('setKey re-keys in place and sealInto writes at an offset: the same bytes as a fresh key and seal()', () => {
+    const reused = new SivKey(new Uint8Array(32));
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 1, maxLength: 40 }),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.nat({ max: 50 }),
+        (k, n, a, p, pad) => {
+          const expected = aessiv(k, a, n).encrypt(p);
+          assert.equal(reused.setKey(k), reused);
+          assert.deepEqual(reused.seal(n, a, p), expected);
+          assert.deepEqual(reused.open(n, a, expected), p);
+          // the nonce and the associated data inside the output buffer, before the result
+          const at = pad + n.length + a.length;
+          const out = new Uint8Array(at + expected.length + 3).fill(0xee);
+          out.set(n, pad);
+          out.set(a, pad + n.length);
+          const nIn = out.subarray(pad, pad + n.length);
+          const aIn = out.subarray(pad + n.length, at);
+          assert.equal(reused.sealInto(nIn, aIn, p, out, at), out);
+          assert.deepEqual(out.subarray(at, at + expected.length), expected);
+          assert.deepEqual(out.subarray(at + expected.length), new Uint8Array(3).fill(0xee));
+          assert.deepEqual(out.subarray(pad, at), new Uint8Array([...n, ...a]), 'inputs untouched');
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.throws(() => reused.setKey(new Uint8Array(31)), ValidationError);
+    assert.throws(
+      () => reused.sealInto(new Uint8Array(16), new Uint8Array(0), new Uint8Array(4), new Uint8Array(19), 0),
+      ValidationError,
+    );
+  });
+
   test("differential: AES-CMAC equals noble's for AES-128 and AES-256 keys, any message", () => {
     fc.assert(
       fc.property(

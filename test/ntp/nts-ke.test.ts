@@ -16,7 +16,7 @@ import {
 import { manualClock } from '../../src/core/clock.js';
 import { NtsError, TlsError, ValidationError } from '../../src/core/errors.js';
 import { type CertificateBundle, createSelfSignedCertificate } from '../../src/net/tls-cert.js';
-import { NTS_COOKIE_LENGTH, NtsCookieKeys } from '../../src/ntp/nts-cookies.js';
+import { NTS_COOKIE_LENGTH, NtsCookieKeys, type NtsCookieKeysState } from '../../src/ntp/nts-cookies.js';
 import { ntsKeyExchange } from '../../src/ntp/nts-ke-client.js';
 import { createNtsKeServer, type NtsKeServer } from '../../src/ntp/nts-ke-server.js';
 
@@ -88,6 +88,41 @@ describe('NTS cookie keys', () => {
     assert.ok(y.open(x.seal(keys32())));
     assert.equal(new NtsCookieKeys({ clock }).open(x.seal(keys32())), undefined);
     assert.throws(() => new NtsCookieKeys({ secret: new Uint8Array(16) }), ValidationError);
+  });
+
+  test('manual rotations are shared by the keys made from one state (a worker follows at once); a copy without the shared counter is not', () => {
+    const clock = manualClock(1_700_000_000_000);
+    const main = new NtsCookieKeys({ rotate: 60_000, keep: 0, clock });
+    const worker = NtsCookieKeys.fromState(structuredClone(main.state()), clock);
+    const unshared = (): NtsCookieKeysState => {
+      const { sharedOffset: _, ...rest } = main.state();
+      return rest; // e.g. a state handed to another process
+    };
+    const detached = NtsCookieKeys.fromState(unshared(), clock);
+    const old = main.seal(keys32());
+    main.rotate();
+    assert.equal(worker.currentId, main.currentId, 'the worker moved with the main thread');
+    assert.equal(worker.open(old), undefined, 'keep 0: the old cookie is refused in the worker too');
+    assert.ok(worker.open(main.seal(keys32())));
+    assert.equal(detached.currentId, main.currentId - 1, 'a state without the shared counter stays behind');
+    worker.rotate();
+    assert.equal(main.currentId, worker.currentId, 'either side rotates both');
+    assert.equal(main.state().offset, 2);
+    const later = NtsCookieKeys.fromState(unshared(), clock);
+    assert.equal(later.currentId, main.currentId, 'offset alone: the rotations so far');
+  });
+
+  test('sealInto writes a cookie at an offset of a larger buffer, which opens; it checks the room', () => {
+    const k = new NtsCookieKeys();
+    const out = new Uint8Array(7 + NTS_COOKIE_LENGTH + 5).fill(0xaa);
+    assert.equal(k.sealInto(keys32(), out, 7), out);
+    assert.deepEqual(k.open(out.subarray(7, 7 + NTS_COOKIE_LENGTH))?.c2s, new Uint8Array(32).fill(1));
+    assert.deepEqual(
+      [...out.subarray(0, 7), ...out.subarray(7 + NTS_COOKIE_LENGTH)],
+      new Array(12).fill(0xaa),
+    );
+    assert.throws(() => k.sealInto(keys32(), out, 13), ValidationError);
+    assert.throws(() => k.sealInto(keys32(), out, -1), ValidationError);
   });
 
   test('options are checked', () => {

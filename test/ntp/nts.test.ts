@@ -120,6 +120,31 @@ describe('NTS request → server auth step → reply → client', () => {
     );
   });
 
+  test('in place: the reply written over the request equals the one built in a new array, byte for byte', () => {
+    const keys = new NtsCookieKeys();
+    const server = new NtpServerAuth({ nts: keys });
+    for (let have = 1; have <= 8; have++) {
+      const client = session(keys, have);
+      const sealed = client.authenticator().seal(req());
+      const check = server.check(sealed.packet);
+      assert.equal(check.kind, 'nts');
+      const h = header(sealed.packet, check);
+      const fresh = server.seal(check, h);
+      // the responder's way: the header written over the request's first 48 bytes, the request handed over
+      const packet = sealed.packet.slice();
+      packet.set(h);
+      const inPlace = server.seal(check, packet.subarray(0, 48), packet);
+      assert.equal(inPlace.buffer, packet.buffer, 'written over the request');
+      assert.deepEqual(inPlace, fresh);
+      assert.equal(inPlace.length, sealed.packet.length);
+      assert.equal(sealed.verify(inPlace).ok, true);
+      // a request that is not where the header is: a new array
+      const elsewhere = server.seal(check, h, sealed.packet.slice());
+      assert.notEqual(elsewhere.buffer, h.buffer);
+      assert.deepEqual(elsewhere, fresh);
+    }
+  });
+
   test('out of cookies: NtsError, nothing sent', () => {
     const client = session(new NtsCookieKeys(), 1);
     client.authenticator().seal(req());
