@@ -354,9 +354,10 @@ describe('connectTcp', () => {
     cleanups.push(() => proc.kill());
     const lookup = resolverLookup([`127.0.0.1:${dnsPort}`]);
     const { port } = await server((s) => s.end('via dns'));
-    // dnsmasq needs a moment to bind: retry the first lookup briefly (it is not what is under test).
+    // dnsmasq needs a moment to bind (seconds on a loaded machine): retry the first lookup until it answers
+    // (the start-up is not what is under test).
     let c: Awaited<ReturnType<typeof connectTcp>> | undefined;
-    for (let i = 0; i < 50 && !c; i++) {
+    for (const end = Date.now() + 20_000; Date.now() < end && !c; ) {
       try {
         c = await connectTcp({ host: 'svc.example.test', port, lookup, lookupTimeout: 1000 });
       } catch (err) {
