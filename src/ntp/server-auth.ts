@@ -170,7 +170,8 @@ export class NtpServerAuth {
    * Decide what to do with a client request.
    *
    * @param request - the whole datagram (at least 48 bytes, mode 3)
-   * @returns `none` (answer plainly), `drop`, `nak` (answer NTS NAK), `nts` or `mac` (answer authenticated)
+   * @returns `none` (answer plainly), `drop`, `nak` (answer NTS NAK), `nts` or `mac` (answer authenticated);
+   *   an `nts` check uses this object's scratch (the client's key, the new cookies): seal it before the next check
    */
   check(request: Uint8Array): ServerAuthCheck {
     if (request.length === 48) return NONE;
