@@ -2,7 +2,7 @@
  * AEAD_AES_SIV_CMAC_256 and AES-CMAC against published vectors: RFC 5297 appendix A (both examples: one
  * associated-data string; two strings and a nonce), RFC 4493 §4 / NIST SP 800-38B (CMAC, AES-128 and AES-256),
  * and chrony 4.x's SIV unit-test vectors (nonce + associated data + plaintext, the NTS shape). The RFC 5297
- * vectors are checked on @noble/ciphers' `aessiv` (the reference); soket's own AES-SIV on node:crypto's AES is
+ * vectors are checked on @noble/ciphers' `aessiv` (the reference); soket's own AES-SIV (its own AES block) is
  * checked on the NTS-shaped vectors and differentially against noble over random inputs.
  */
 import assert from 'node:assert/strict';
@@ -23,7 +23,7 @@ describe('AES-SIV (RFC 5297)', () => {
     const out = aessiv(key, ad).encrypt(pt);
     assert.equal(hex(out), '85632d07c6e8f37f950acd320a2ecc93' + '40c02b9690c4dc04daef7f6afe5c');
     assert.deepEqual(aessiv(key, ad).decrypt(out), pt);
-    // soket's own, on node:crypto's AES
+    // soket's own, on its own AES block function
     assert.deepEqual(new SivKey(key).sealStrings([ad], pt), out);
     assert.deepEqual(new SivKey(key).openStrings([ad], out), pt);
   });
