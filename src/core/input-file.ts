@@ -6,17 +6,7 @@
  *
  * @module
  */
-import {
-  close,
-  closeSync,
-  constants,
-  createReadStream,
-  fstat,
-  open,
-  openSync,
-  type ReadStream,
-  readSync,
-} from 'node:fs';
+import { close, closeSync, constants, fstat, open, openSync, read, readSync } from 'node:fs';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { abortError } from './deadline.js';
@@ -68,7 +58,7 @@ export async function readInputFile(path: string, options: ReadInputOptions): Pr
   // O_NONBLOCK: opening a FIFO must not wait for its writer in a thread (regular files ignore the flag)
   // (a raw descriptor, not a FileHandle: the stream below owns and closes it)
   const fd = await promisify(open)(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  let stream: ReadStream | net.Socket;
+  let stream: net.Socket | undefined;
   try {
     const info = await promisify(fstat)(fd);
     if (info.isDirectory()) {
@@ -76,15 +66,15 @@ export async function readInputFile(path: string, options: ReadInputOptions): Pr
         code: 'EISDIR',
       });
     }
-    if (info.isFIFO() || info.isSocket()) {
-      // the event loop polls it; a FIFO with no writer yet is simply not readable yet
-      stream = new net.Socket({ fd, readable: true, writable: false });
-    } else stream = createReadStream('', { fd, highWaterMark: 64 * 1024 });
+    // the event loop polls a FIFO or socket; one with no writer yet is simply not readable yet
+    if (info.isFIFO() || info.isSocket()) stream = new net.Socket({ fd, readable: true, writable: false });
   } catch (err) {
     close(fd, () => undefined);
     throw err;
   }
-  const iterator = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  // Files and devices: plain reads of 64 KiB (fs.createReadStream would load the stream machinery, a few ms
+  // of every `soket service` start-up, for one small file).
+  const iterator = stream ? (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]() : fileChunks(fd);
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(abortError(signal as AbortSignal, `Reading ${what} '${path}'`));
@@ -105,9 +95,36 @@ export async function readInputFile(path: string, options: ReadInputOptions): Pr
     }
   } finally {
     if (onAbort) signal?.removeEventListener('abort', onAbort);
-    stream.destroy();
+    if (stream) stream.destroy();
+    else void iterator.return?.();
   }
   return Buffer.concat(chunks, size);
+}
+
+/**
+ * The chunks of a file or device, read 64 KiB at a time; `return()` closes `fd` once no read is in flight (a
+ * descriptor closed under a thread-pool read could be reused by another open before the read ends).
+ */
+function fileChunks(fd: number): AsyncIterator<Buffer> {
+  const readChunk = promisify(read);
+  let inflight: Promise<unknown> = Promise.resolve();
+  return {
+    next() {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const r = readChunk(fd, chunk, 0, chunk.length, null).then(({ bytesRead }) =>
+        bytesRead === 0
+          ? { done: true as const, value: undefined }
+          : { done: false as const, value: chunk.subarray(0, bytesRead) },
+      );
+      inflight = r.catch(() => undefined);
+      return r;
+    },
+    async return() {
+      await inflight;
+      close(fd, () => undefined);
+      return { done: true, value: undefined };
+    },
+  };
 }
 
 /**
