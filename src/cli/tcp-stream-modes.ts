@@ -408,11 +408,29 @@ function streamPipeText(e: StreamPipeEvent): Rendered {
   }
 }
 
+/**
+ * `tcp connect -q`: no Connected/Closed lines; what a user must see stays (the `--insecure` warning, the data,
+ * a program's stderr and exit, the hex dump).
+ */
+export function quietConnectText<E extends { event: string; tls?: TlsSession }>(
+  render: (e: E) => Rendered,
+): (e: E) => Rendered {
+  return (e) => {
+    if (e.event === 'closed') return undefined;
+    if (e.event !== 'connected') return render(e);
+    return e.tls?.accepted === 'insecure'
+      ? {
+          err: "WARNING: --insecure: the server's certificate was NOT checked; anyone on the path can read and change this connection",
+        }
+      : undefined;
+  };
+}
+
 /** `tcp connect` over a connected stream: stdin ↔ connection (or the connection ↔ a program). */
 export function streamConnect(
   io: Io,
   conn: StreamConnection,
-  options: { shutdown: boolean; hex: HexSink | undefined; exec: ExecSpec | undefined },
+  options: { shutdown: boolean; hex: HexSink | undefined; exec: ExecSpec | undefined; quiet?: boolean },
 ) {
   const queue = new EventQueue<StreamPipeEvent>();
   const connected: StreamPipeEvent = {
@@ -487,7 +505,7 @@ export function streamConnect(
       queue.end();
     });
   }
-  return stream(queue, streamPipeText, {
+  return stream(queue, options.quiet ? quietConnectText(streamPipeText) : streamPipeText, {
     json: (e) =>
       e.event === 'data'
         ? { event: 'data', bytes: e.bytes, data: Buffer.from(e.data).toString('base64') }

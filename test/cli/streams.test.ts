@@ -343,6 +343,27 @@ describe('soket relay and soket tls', () => {
     assert.match(bad.stderr, /--hex needs one process/);
   });
 
+  test('tcp connect -q prints only the data: no Connected/Closed lines (plain TCP and Unix)', async () => {
+    const echo = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+    echo.listen(0, '127.0.0.1');
+    await once(echo, 'listening');
+    const port = (echo.address() as net.AddressInfo).port;
+    const path = join(dir, 'quiet.sock');
+    const uecho = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+    uecho.listen(path);
+    await once(uecho, 'listening');
+    for (const target of [`127.0.0.1:${port}`, `unix:${path}`]) {
+      const loud = await runCli(['tcp', 'connect', target], { input: 'quiet please\n' });
+      assert.match(loud.stderr, /Connected to/);
+      const r = await runCli(['tcp', 'connect', target, '-q'], { input: 'quiet please\n' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'quiet please\n');
+      assert.equal(r.stderr, '', target);
+    }
+    echo.close();
+    uecho.close();
+  });
+
   test('relay --json is NDJSON; bad CIDR is exit 2', async () => {
     const echo = net.createServer((s) => s.pipe(s));
     echo.listen(0, '127.0.0.1');

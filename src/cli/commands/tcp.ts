@@ -83,6 +83,7 @@ import {
   addressText,
   execListen,
   pipeListen,
+  quietConnectText,
   streamConnect,
   type TlsListenInfo,
   tlsListenInfo,
@@ -120,6 +121,7 @@ interface ConnectFlags extends TlsClientFlags, HexFlags, Record<string, unknown>
   shutdown?: boolean;
   ipv4?: boolean;
   ipv6?: boolean;
+  quiet?: boolean;
 }
 
 /** An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`): an IPv4 listen address, which --ipv6-only cannot serve. */
@@ -735,7 +737,12 @@ async function connect(io: Io, hostArg: string, portArg: string | undefined, fla
         ...(useTls ? { tlsOptions: tlsClientFromFlags(flags) } : {}),
       },
     );
-    return streamConnect(io, conn, { shutdown: flags.shutdown !== false, hex, exec: spec });
+    return streamConnect(io, conn, {
+      shutdown: flags.shutdown !== false,
+      hex,
+      exec: spec,
+      quiet: Boolean(flags.quiet),
+    });
   }
   if (flags.message !== undefined) {
     const wait =
@@ -760,12 +767,16 @@ async function connect(io: Io, hostArg: string, portArg: string | undefined, fla
     });
   }
   const conn = await connectTcp({ ...common, ...(idle !== undefined ? { idleTimeout: idle } : {}) });
-  return stream(pipeEvents(io, conn, flags.shutdown !== false), pipeText, {
-    json: (e) =>
-      e.event === 'data'
-        ? { event: 'data', bytes: e.bytes, data: Buffer.from(e.data).toString('base64') }
-        : e,
-  });
+  return stream(
+    pipeEvents(io, conn, flags.shutdown !== false),
+    flags.quiet ? quietConnectText(pipeText) : pipeText,
+    {
+      json: (e) =>
+        e.event === 'data'
+          ? { event: 'data', bytes: e.bytes, data: Buffer.from(e.data).toString('base64') }
+          : e,
+    },
+  );
 }
 
 export function register(program: Command, run: Runner): void {
@@ -874,6 +885,7 @@ ${examples([
     .option('-4, --ipv4', 'IPv4 only')
     .option('-6, --ipv6', 'IPv6 only')
     .option('--source <addr[:port]>', 'bind this local address (and port) before connecting')
+    .option('-q, --quiet', 'no Connected/Closed lines on stderr (warnings and errors still)')
     .option(
       '--exec <program>',
       'hand the connection to PROGRAM ARGS... (one string, split on spaces, no shell)',
