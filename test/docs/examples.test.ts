@@ -71,6 +71,15 @@ describe('documentation examples', () => {
     assert.equal(r.status, 0, `documentation examples do not type-check:\n${located}`);
   });
 
+  test('docs/api.md names every runtime export of soket/codec', async () => {
+    const codec = await import('../../src/codec/index.js');
+    const doc = readFileSync(join(ROOT, 'docs/api.md'), 'utf8');
+    const missing = Object.keys(codec).filter(
+      (name) => !new RegExp(`\`[^\`]*\\b${name}\\b[^\`]*\``).test(doc),
+    );
+    assert.deepEqual(missing, [], 'soket/codec exports not mentioned (in backticks) in docs/api.md');
+  });
+
   test('docs/api.md names every runtime export of the library', async () => {
     const api = await import('../../src/index.js');
     const doc = readFileSync(join(ROOT, 'docs/api.md'), 'utf8');
