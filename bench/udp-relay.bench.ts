@@ -69,12 +69,24 @@ function firstMatch(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp
   });
 }
 
-function stopper(child: ChildProcess): () => Promise<void> {
+/**
+ * Stop a child; with `group`, its whole process group (socat's `fork` children outlive their parent, each
+ * waiting for its client's next datagram).
+ */
+function stopper(child: ChildProcess, group = false): () => Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      if (group && child.pid) process.kill(-child.pid, sig);
+      else child.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
   return async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+    if (child.exitCode !== null && !group) return;
+    const exited = child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+    signal('SIGTERM');
+    const t = setTimeout(() => signal('SIGKILL'), 3000);
     await exited;
     clearTimeout(t);
   };
@@ -115,10 +127,10 @@ async function startRelay(kind: RelayKind, target: number): Promise<Running> {
         kind === 'socat'
           ? [`UDP4-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UDP4:127.0.0.1:${target}`]
           : ['-T', '1', `UDP4-RECVFROM:${port},bind=127.0.0.1,fork`, `UDP4-SENDTO:127.0.0.1:${target}`],
-        { stdio: ['ignore', 'ignore', 'ignore'] },
+        { stdio: ['ignore', 'ignore', 'ignore'], detached: true },
       );
       await pause(300);
-      break;
+      return { pid: child.pid ?? 0, port, stop: stopper(child, true) };
   }
   return { pid: child.pid ?? 0, port, stop: stopper(child) };
 }
