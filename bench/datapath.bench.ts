@@ -23,7 +23,7 @@ import { sntpQuery } from '../src/ntp/client.js';
 import { runChronyClient, startChronyServer } from '../test/helpers/chrony.js';
 import { findExecutable } from '../test/helpers/peers.js';
 import { clientName, cpuMicros, load, pause, startServer } from './echo-servers.js';
-import { echoload, mdTable, median, ROOT, ratio, type Scenario, SOKET_BIN } from './lib.js';
+import { echoload, mdTable, median, ROOT, ratio, type Scenario, SOKET_BIN, stopChild } from './lib.js';
 
 const ROUNDS = Number(process.env.DATAPATH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.DATAPATH_SECONDS ?? 4);
@@ -60,14 +60,7 @@ async function soket(label: string, args: string[], env: NodeJS.ProcessEnv = {})
     label,
     pid: child.pid ?? 0,
     port,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(child, { killAfterMs: 5000 }),
   };
 }
 

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freeTcpPort, waitListening } from '../test/helpers/ports.js';
-import { echoload, have, parseKeyValues, SOKET_BIN } from './lib.js';
+import { echoload, have, parseKeyValues, SOKET_BIN, stopChild } from './lib.js';
 
 const run = promisify(execFile);
 const FALLBACK_CLIENT = fileURLToPath(new URL('./echo-client.mjs', import.meta.url));
@@ -137,14 +137,7 @@ export async function startServer(kind: ServerKind, proto: 'tcp' | 'udp'): Promi
     label: LABELS[kind][proto],
     pid,
     port,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(child),
   };
 }
 

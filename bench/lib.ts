@@ -2,7 +2,7 @@
  * Shared helpers for benchmarks: machine description, the echoload C client, timing, and writing results
  * into docs/benchmarks.md (each scenario owns one section between markers).
  */
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -98,4 +98,34 @@ export function mdTable(header: string[], rows: Array<Array<string | number>>): 
 /** Format a ratio like `1.13×`. */
 export function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(2)}×`;
+}
+
+/** Options of {@link stopChild}. */
+export interface StopChildOptions {
+  /** The first signal. @default 'SIGTERM' */
+  signal?: NodeJS.Signals;
+  /** SIGKILL after this many ms if it is still running; 0 never. @default 3000 */
+  killAfterMs?: number;
+  /** Signal the child's whole process group (spawned `detached`: socat's `fork` children outlive it). */
+  group?: boolean;
+}
+
+/** Stop a child process and wait until it has exited (at once if it already has). */
+export async function stopChild(child: ChildProcess, options: StopChildOptions = {}): Promise<void> {
+  const { signal = 'SIGTERM', killAfterMs = 3000, group = false } = options;
+  const send = (sig: NodeJS.Signals) => {
+    try {
+      if (group && child.pid) process.kill(-child.pid, sig);
+      else child.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
+  const running = child.exitCode === null && child.signalCode === null;
+  if (!running && !group) return;
+  const exited = running ? new Promise((r) => child.once('exit', r)) : Promise.resolve();
+  send(signal);
+  const t = killAfterMs > 0 ? setTimeout(() => send('SIGKILL'), killAfterMs) : undefined;
+  await exited;
+  if (t) clearTimeout(t);
 }

@@ -26,7 +26,7 @@ import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { clientRequest, startChronyServer } from '../test/helpers/chrony.js';
 import { findExecutable } from '../test/helpers/peers.js';
-import { loadNote, mdTable, median, parseKeyValues, type Scenario, SOKET_BIN } from './lib.js';
+import { loadNote, mdTable, median, parseKeyValues, type Scenario, SOKET_BIN, stopChild } from './lib.js';
 import { ntpfloodCommand } from './ntpflood.js';
 
 const PHASES = [
@@ -183,13 +183,6 @@ async function startSoket(bin: string): Promise<{ port: number; child: ChildProc
   return { port, child };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await done;
-}
-
 interface ServerRun {
   server: string;
   phases: Array<{ phase: string; flood: Flood; cpu: number }>;
@@ -244,7 +237,7 @@ const scenario: Scenario = {
       try {
         runs.push(await runAgainst('soket', soket.port, soket.child.pid, argv));
       } finally {
-        await stopChild(soket.child);
+        await stopChild(soket.child, { killAfterMs: 0 });
       }
     }
     {

@@ -17,7 +17,16 @@ import { sleep } from '../src/core/deadline.js';
 import { sntpQuery } from '../src/ntp/client.js';
 import { startChronyServer } from '../test/helpers/chrony.js';
 import { findExecutable } from '../test/helpers/peers.js';
-import { echoload, mdTable, median, parseKeyValues, ratio, type Scenario, SOKET_BIN } from './lib.js';
+import {
+  echoload,
+  mdTable,
+  median,
+  parseKeyValues,
+  ratio,
+  type Scenario,
+  SOKET_BIN,
+  stopChild,
+} from './lib.js';
 
 const CONNS = 32;
 const SECONDS = 5;
@@ -124,13 +133,6 @@ async function startSoket(extra: string[]): Promise<{ port: number; child: Child
   return { port, child };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const done = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await done;
-}
-
 const scenario: Scenario = {
   name: 'ntp-server',
   title: 'SNTP: soket ntp serve vs chronyd (requests/s), and client accuracy against chronyd',
@@ -171,8 +173,8 @@ const scenario: Scenario = {
       }
     } finally {
       await chrony.stop();
-      await stopChild(plain.child);
-      await stopChild(limited.child);
+      await stopChild(plain.child, { killAfterMs: 0 });
+      await stopChild(limited.child, { killAfterMs: 0 });
     }
 
     const best = (xs: Load[]) => xs.reduce((a, b) => (b.reqPerS > a.reqPerS ? b : a));

@@ -29,7 +29,7 @@ import { createNtsKeServer } from '../src/ntp/nts-ke-server.js';
 import { createSntpServer } from '../src/ntp/server.js';
 import { startChronyNtsServer } from '../test/helpers/chrony-nts.js';
 import { findExecutable } from '../test/helpers/peers.js';
-import { mdTable, median, parseKeyValues, ROOT, ratio, type Scenario, SOKET_BIN } from './lib.js';
+import { mdTable, median, parseKeyValues, ROOT, ratio, type Scenario, SOKET_BIN, stopChild } from './lib.js';
 
 const SECONDS = 5;
 const CONNS = 16;
@@ -107,13 +107,6 @@ async function startSoketNts(extra: string[] = []): Promise<Serve> {
     child.once('exit', (code) => reject(new Error(`soket ntp serve exited (${code})`)));
   });
   return { child, ntpPort: info.port, kePort: info.nts.port };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGINT');
-  await done;
 }
 
 /** A UDP relay in front of an NTP server that notes the first NTS reply (longer than 48 bytes) to each client. */
@@ -282,7 +275,7 @@ async function chronyCost(
     const n = relay.requests - r0;
     return n > 0 ? Math.round((cpu * 1e6) / n) : Number.NaN;
   } finally {
-    await stop(child);
+    await stopChild(child, { signal: 'SIGINT', killAfterMs: 0 });
   }
 }
 
@@ -313,7 +306,7 @@ const scenario: Scenario = {
         }
       } finally {
         await chrony.stop();
-        await stop(soket.child);
+        await stopChild(soket.child, { signal: 'SIGINT', killAfterMs: 0 });
       }
       const best = (xs: Load[]) => xs.reduce((a, b) => (b.reqPerS > a.reqPerS ? b : a));
       const base = best(runs.chronyd ?? []);
@@ -372,7 +365,7 @@ const scenario: Scenario = {
           const s0 = performance.now();
           const q = spawn(chronyd, ['-Q', '-u', 'root', '-f', conf, '-t', '10'], { stdio: 'ignore' });
           const s1 = await until(() => pair.relay.firstSince(s0), 10_000);
-          await stop(q);
+          await stopChild(q, { signal: 'SIGINT', killAfterMs: 0 });
           if (s1 !== undefined) ttfs['chronyd -Q (process)']?.push(s1 - s0);
 
           const l = await libraryFirstSample(pair.kePort, pair.pin);

@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freeTcpPort, waitListening } from '../test/helpers/ports.js';
 import { clientName, cpuMicros, load, pause, type RunningServer, startServer } from './echo-servers.js';
-import { have, loadNote, mdTable, median, ratio, type Scenario, SOKET_BIN } from './lib.js';
+import { have, loadNote, mdTable, median, ratio, type Scenario, SOKET_BIN, stopChild } from './lib.js';
 
 const ROUNDS = 3;
 const SECONDS = 4;
@@ -63,14 +63,7 @@ async function startRelay(
   return {
     port,
     pid: child.pid ?? 0,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(child),
   };
 }
 

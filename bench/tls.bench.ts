@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createSelfSignedCertificate } from '../src/net/tls-cert.js';
 import { freeTcpPort, waitListening } from '../test/helpers/ports.js';
 import { clientName, cpuMicros, load, pause } from './echo-servers.js';
-import { loadNote, mdTable, median, ratio, type Scenario, SOKET_BIN } from './lib.js';
+import { loadNote, mdTable, median, ratio, type Scenario, SOKET_BIN, stopChild } from './lib.js';
 
 const ROUNDS = 3;
 const SECONDS = 4;
@@ -40,15 +40,6 @@ function spawnNode(args: string[], stderr: 'ignore' | 'pipe' = 'ignore'): ChildP
   const c = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', stderr] });
   c.stderr?.resume();
   return c;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(t);
 }
 
 const scenario: Scenario = {
@@ -105,8 +96,8 @@ const scenario: Scenario = {
             st.get(kind)?.push(Number(s.mb_per_s ?? 0));
             if (s.mismatches !== '0' || (s.errors ?? '0') !== '0') ok.set(kind, false);
           } finally {
-            await stop(originator);
-            await stop(server);
+            await stopChild(originator);
+            await stopChild(server);
           }
         }
       }

@@ -12,7 +12,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { freeUdpPort } from '../test/helpers/ports.js';
 import { clientName, cpuMicros, load, pause } from './echo-servers.js';
-import { have, mdTable, median, ratio, type Scenario, SOKET_BIN } from './lib.js';
+import { have, mdTable, median, ratio, type Scenario, SOKET_BIN, stopChild } from './lib.js';
 
 const ROUNDS = 3;
 const SECONDS = 4;
@@ -69,34 +69,11 @@ function firstMatch(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp
   });
 }
 
-/**
- * Stop a child; with `group`, its whole process group (socat's `fork` children outlive their parent, each
- * waiting for its client's next datagram).
- */
-function stopper(child: ChildProcess, group = false): () => Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      if (group && child.pid) process.kill(-child.pid, sig);
-      else child.kill(sig);
-    } catch {
-      // already gone
-    }
-  };
-  return async () => {
-    if (child.exitCode !== null && !group) return;
-    const exited = child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
-    signal('SIGTERM');
-    const t = setTimeout(() => signal('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(t);
-  };
-}
-
 async function startTarget(): Promise<Running> {
   const python = have('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
   const child = spawn(python, [PY_UDP_FILE], { stdio: ['ignore', 'pipe', 'ignore'] });
   const port = await firstMatch(child, 'stdout', /(\d+)/);
-  return { pid: child.pid ?? 0, port, stop: stopper(child) };
+  return { pid: child.pid ?? 0, port, stop: () => stopChild(child) };
 }
 
 async function startRelay(kind: RelayKind, target: number): Promise<Running> {
@@ -130,9 +107,9 @@ async function startRelay(kind: RelayKind, target: number): Promise<Running> {
         { stdio: ['ignore', 'ignore', 'ignore'], detached: true },
       );
       await pause(300);
-      return { pid: child.pid ?? 0, port, stop: stopper(child, true) };
+      return { pid: child.pid ?? 0, port, stop: () => stopChild(child, { group: true }) };
   }
-  return { pid: child.pid ?? 0, port, stop: stopper(child) };
+  return { pid: child.pid ?? 0, port, stop: () => stopChild(child) };
 }
 
 const scenario: Scenario = {
