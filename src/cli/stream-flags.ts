@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import type net from 'node:net';
 import type { Command } from 'commander';
 import { type AccessList, createAccessList } from '../core/cidr.js';
@@ -273,11 +273,17 @@ export function hexFromFlags(f: HexFlags): HexSink | undefined {
   const dumpers = new Map<number, HexDumper>();
   let out: WriteStream | undefined;
   if (f.hexFile !== undefined) {
+    // Opened now, synchronously: a path that cannot be written is a usage error before anything listens (the
+    // stream would only report it later, as an 'error' event, and the dump would be lost).
+    let fd: number;
     try {
-      out = createWriteStream(f.hexFile, { flags: 'a' });
+      fd = openSync(f.hexFile, 'a');
     } catch (err) {
-      throw new ValidationError(`Cannot open --hex-file ${f.hexFile}: ${(err as Error).message}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'permission denied' : code;
+      throw new ValidationError(`Cannot open --hex-file ${f.hexFile}: ${why ?? (err as Error).message}`);
     }
+    out = createWriteStream('', { fd });
     out.on('error', () => {});
   }
   return {

@@ -341,6 +341,10 @@ describe('soket relay and soket tls', () => {
     const bad = await runCli(['tcp', 'listen', '0', '--hex', '--workers', '2']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--hex needs one process/);
+    // a dump file that cannot be opened is a usage error before anything listens (it was lost silently)
+    const noFile = await runCli(['tcp', 'listen', '0', '--hex-file', join(dir, 'missing', 'dump.txt')]);
+    assert.equal(noFile.code, 2);
+    assert.match(noFile.stderr, /^soket: Cannot open --hex-file .*: no such directory\n$/);
   });
 
   test('tcp connect -q prints only the data: no Connected/Closed lines (plain TCP and Unix)', async () => {
