@@ -16,6 +16,7 @@ import {
 } from '../../src/core/errors.js';
 import { getSocketOptions } from '../../src/net/sockopt.js';
 import { type ConnectTcpOptions, connectTcp, type LookupFunction } from '../../src/net/tcp-client.js';
+import { requireDnsmasq } from '../helpers/dnsmasq.js';
 import { PYTHON, pythonSockopt, ssSockets } from '../helpers/kernel-view.js';
 import { canUseNetns, createNetns, deleteNetns } from '../helpers/netns.js';
 import { requireCapability, requirePeer } from '../helpers/peers.js';
@@ -327,45 +328,17 @@ describe('connectTcp', () => {
   });
 
   test('a name resolved by a real DNS server (dnsmasq), and a name it does not know', async (t) => {
-    const dnsmasq = requirePeer(t, 'dnsmasq', 'apt-get install dnsmasq');
+    // The shared helper waits until dnsmasq says it has bound, and picks another port if the one it chose was
+    // taken in the meantime (a hand-rolled start once waited 20 s on a dnsmasq that had exited).
+    const dnsmasq = await requireDnsmasq(t, {
+      zone: false,
+      extraArgs: ['--local=/example.test/', '--host-record=svc.example.test,127.0.0.1'],
+    });
     if (!dnsmasq) return;
-    const probe = dgram.createSocket('udp4');
-    probe.bind(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const dnsPort = probe.address().port;
-    probe.close();
-    const proc = spawn(
-      dnsmasq,
-      [
-        '--keep-in-foreground',
-        '--conf-file=/dev/null',
-        `--port=${dnsPort}`,
-        '--listen-address=127.0.0.1',
-        '--bind-interfaces',
-        '--no-resolv',
-        '--no-hosts',
-        '--local=/example.test/',
-        '--pid-file=',
-        '--user=root',
-        '--host-record=svc.example.test,127.0.0.1',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    cleanups.push(() => proc.kill());
-    const lookup = resolverLookup([`127.0.0.1:${dnsPort}`]);
+    cleanups.push(() => void dnsmasq.stop());
+    const lookup = resolverLookup([dnsmasq.server]);
     const { port } = await server((s) => s.end('via dns'));
-    // dnsmasq needs a moment to bind (seconds on a loaded machine): retry the first lookup until it answers
-    // (the start-up is not what is under test).
-    let c: Awaited<ReturnType<typeof connectTcp>> | undefined;
-    for (const end = Date.now() + 20_000; Date.now() < end && !c; ) {
-      try {
-        c = await connectTcp({ host: 'svc.example.test', port, lookup, lookupTimeout: 1000 });
-      } catch (err) {
-        if (!(err instanceof NetworkError) || err.code !== 'ECONNREFUSED') throw err;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    assert.ok(c, 'connected through dnsmasq');
+    const c = await connectTcp({ host: 'svc.example.test', port, lookup, lookupTimeout: 5000 });
     track(c);
     assert.equal(c.remoteAddress, '127.0.0.1');
     assert.ok(c.lookupMs > 0);
