@@ -37,6 +37,8 @@ import {
 
 const EAGAIN = 11;
 const EINTR = 4;
+/** The share of the fastest measured send path added to late transmit stamps (see handleBatch). */
+const SEND_DELAY_SHARE = 0.8;
 
 function post(message: FromWorker): void {
   parentPort?.postMessage(message);
@@ -162,11 +164,13 @@ async function run(init: WorkerInit): Promise<void> {
   const drops = { value: -1 };
   const stamps: number[] = [];
   // Late transmit stamps are read just before sendmmsg, but the datagram leaves the host a little later: the
-  // time through the send path (a few µs, more when the thread has just woken up). The kernel's software
-  // transmit timestamp of a reply measures it (at most every 2 ms); once 8 are in, the smallest of the last
-  // 64 is added to the transmit times, so they say when the reply left, never later than the fastest send seen.
-  const delays = new Float64Array(64).fill(Number.POSITIVE_INFINITY);
-  let delayAt = 0;
+  // time through the send path (µs; tens when the thread has just woken up). The kernel's software transmit
+  // timestamp of a reply measures it (at most every 2 ms). Once 8 are in, SEND_DELAY_SHARE of the fastest send
+  // this worker has measured is added to the transmit times: a T3 must never come after the reply left, or a
+  // client with kernel timestamps sees a negative round-trip delay and rightly rejects the reply. The fastest
+  // of a recent window was not a floor (one reply in ten went out sooner; a measured send also carries the
+  // timestamp request), so the floor is the fastest ever, less a fifth.
+  let fastest = Number.POSITIVE_INFINITY;
   let delayCount = 0;
   let sendDelayNs = 0;
   let lastTxStampMs = Number.NEGATIVE_INFINITY;
@@ -238,6 +242,14 @@ async function run(init: WorkerInit): Promise<void> {
       counters[C.bytesOut] = (counters[C.bytesOut] as number) + queuedBytes;
       let measure = false;
       if (stamps.length > 0) {
+        // Whether to measure is settled before the clock is read: from the read to the send, a measured batch
+        // does exactly what any other batch does, so what it measures holds for the others.
+        const ms = performance.now();
+        if (ms - lastTxStampMs >= 2) {
+          lastTxStampMs = ms;
+          io.requestTxStamp(firstStampK);
+          measure = true;
+        }
         clock.read(raw); // the transmit time: as late as possible, just before the send
         now.sec = raw.sec;
         now.nsec = raw.nsec + sendDelayNs;
@@ -247,24 +259,15 @@ async function run(init: WorkerInit): Promise<void> {
         }
         for (const at of stamps) writeNtpTime(io.bytes, at, now);
         stamps.length = 0;
-        const ms = performance.now();
-        if (ms - lastTxStampMs >= 2) {
-          lastTxStampMs = ms;
-          io.requestTxStamp(firstStampK);
-          measure = true;
-        }
       }
       const r = io.flush();
       if (measure && io.readTxStamp(tx)) {
         counters[C.txTimestamps] = (counters[C.txTimestamps] as number) + 1;
         const d = (tx.sec - raw.sec) * 1e9 + (tx.nsec - raw.nsec);
         if (d >= 0 && d < 1e6) {
-          delays[delayAt] = d;
-          delayAt = (delayAt + 1) & 63;
+          if (d < fastest) fastest = d;
           if (++delayCount >= 8) {
-            let min = Number.POSITIVE_INFINITY;
-            for (const x of delays) if (x < min) min = x;
-            sendDelayNs = Math.round(min);
+            sendDelayNs = Math.round(fastest * SEND_DELAY_SHARE);
             counters[C.sendDelayNs] = sendDelayNs;
           }
         }

@@ -166,8 +166,9 @@ export interface UdpEngineStats {
   /** Kernel transmit timestamps read (to measure the send path; at most one per worker every 2 ms). */
   txTimestamps: number;
   /**
-   * The time from reading a late transmit stamp to the kernel's transmit timestamp, as added to those
-   * stamps (the largest over the workers), in ns.
+   * What is added to late transmit stamps, in ns (the largest over the workers): four fifths of the fastest
+   * time measured from reading the clock to the kernel's transmit timestamp, so a stamp is never later than
+   * the reply's departure.
    */
   sendDelayNs: number;
   /** Workers started again after they died. */

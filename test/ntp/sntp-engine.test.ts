@@ -4,6 +4,7 @@ import { after, describe, test } from 'node:test';
 import { decodeNtpPacket } from '../../src/codec/ntp.js';
 import { ntpToUnixNs } from '../../src/codec/ntp-timestamp.js';
 import { udpDrops } from '../../src/net/udp-client.js';
+import { sntpQuery } from '../../src/ntp/client.js';
 import { sntpEngineHandler, sntpStatsFromEngine } from '../../src/ntp/sntp-engine-handler.js';
 import { ffiAvailable } from '../../src/platform/ffi.js';
 import { packetTimeNs, realtimeClock } from '../../src/platform/realtime.js';
@@ -157,6 +158,26 @@ for (const datapath of ['batched', 'dgram'] as const) {
       const stats = e.stats();
       if (datapath === 'batched') assert.equal(stats.kernelTimestamps, 3);
       assert.equal(sntpStatsFromEngine(stats.handler, stats.sendErrors).answered, 3);
+    });
+
+    test("soket's client with kernel timestamps: no reply has a negative round-trip delay (T3 never after departure)", async (t) => {
+      if (skip(t)) return;
+      const e = await start({ leap: 0, rateLimit: false });
+      // T1 and T4 are the client's kernel stamps, T2 the server's; T3 is the server's clock read before
+      // sendmmsg plus the send path it has measured. When that estimate ran past the real departure (one query
+      // in ten did), the client rejected the reply for a negative delay and the query waited for a retry.
+      let rejected = 0;
+      let worst = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 300; i++) {
+        try {
+          const r = await sntpQuery(`127.0.0.1:${e.address.port}`, { timeout: 500, retries: 0 });
+          if (r.delay < worst) worst = r.delay;
+        } catch {
+          rejected++;
+        }
+      }
+      assert.ok(rejected <= 2, `${rejected} of 300 replies rejected (a negative delay beyond the precision)`);
+      assert.ok(worst > -2e-6, `worst round-trip delay ${(worst * 1e6).toFixed(2)} µs`);
     });
 
     test('garbage is dropped and counted; a client over its rate gets one RATE KoD, then silence', async (t) => {
