@@ -29,7 +29,17 @@ import { createNtsKeServer } from '../src/ntp/nts-ke-server.js';
 import { createSntpServer } from '../src/ntp/server.js';
 import { startChronyNtsServer } from '../test/helpers/chrony-nts.js';
 import { findExecutable } from '../test/helpers/peers.js';
-import { mdTable, median, parseKeyValues, ROOT, ratio, type Scenario, SOKET_BIN, stopChild } from './lib.js';
+import {
+  loadNote,
+  mdTable,
+  median,
+  parseKeyValues,
+  ROOT,
+  ratio,
+  type Scenario,
+  SOKET_BIN,
+  stopChild,
+} from './lib.js';
 
 const SECONDS = 5;
 const CONNS = 16;
@@ -189,6 +199,11 @@ function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks, USER_HZ = 100
+}
+
+/** A CPU difference with its sign: `+504 µs`, `−16 µs` (the two runs' noise can make it negative). */
+function signedUs(us: number): string {
+  return `${us < 0 ? '−' : '+'}${Math.abs(us)} µs`;
 }
 
 /** soket's library: `n` queries in a loop in a child process; CPU µs per query and the median wall time. */
@@ -408,9 +423,9 @@ const scenario: Scenario = {
                 'soket (sntpQuery)',
                 soketNts.cpuUs,
                 soketPlain.cpuUs,
-                `+${soketNts.cpuUs - soketPlain.cpuUs} µs`,
+                signedUs(soketNts.cpuUs - soketPlain.cpuUs),
               ],
-              ['chronyd', chronyNts, chronyPlain, `+${chronyNts - chronyPlain} µs`],
+              ['chronyd', chronyNts, chronyPlain, signedUs(chronyNts - chronyPlain)],
             ],
           ),
           '',
@@ -422,10 +437,7 @@ const scenario: Scenario = {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    out.push(
-      '',
-      'Figures taken on a shared, busy machine (other work on both CPUs): provisional until re-run on a quiet one.',
-    );
+    out.push('', loadNote());
     return out.join('\n');
   },
 };

@@ -8,11 +8,10 @@
  * 0 lost.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { freeUdpPort } from '../test/helpers/ports.js';
 import { clientName, cpuMicros, load, pause } from './echo-servers.js';
-import { have, mdTable, median, ratio, type Scenario, SOKET_BIN, stopChild } from './lib.js';
+import { have, loadNote, mdTable, median, ratio, type Scenario, SOKET_BIN, stopChild } from './lib.js';
 
 const ROUNDS = 3;
 const SECONDS = 4;
@@ -124,7 +123,6 @@ const scenario: Scenario = {
     const cpu = new Map<RelayKind, number[]>(kinds.map((k) => [k, []]));
     const lost = new Map<RelayKind, number>(kinds.map((k) => [k, 0]));
     const direct: number[] = [];
-    const load1 = os.loadavg()[0] ?? 0;
     const target = await startTarget();
     try {
       for (let round = 0; round < ROUNDS; round++) {
@@ -164,7 +162,7 @@ const scenario: Scenario = {
       lost.get(k) ?? 0,
     ]);
     return [
-      `Client: ${clientName()}, 32 sockets each with one 64-byte datagram in flight; target: the Python recvfrom/sendto echo loop (${Math.round(median(direct)).toLocaleString('en-US')} msgs/s when asked directly). ${ROUNDS} interleaved rounds of ${SECONDS} s per relay (after a 1 s warm-up); medians. A datagram without a reply in 200 ms counts as lost (wrong replies are counted there too). Relay CPU per round trip covers both directions (socat's: its parent only, see below). Load average when the run started: ${load1.toFixed(1)} on ${os.cpus().length} CPUs${load1 > os.cpus().length / 2 ? ' — a busy machine: treat the absolute figures as provisional, the ratios within the run as the result' : ''}.`,
+      `Client: ${clientName()}, 32 sockets each with one 64-byte datagram in flight; target: the Python recvfrom/sendto echo loop (${Math.round(median(direct)).toLocaleString('en-US')} msgs/s when asked directly). ${ROUNDS} interleaved rounds of ${SECONDS} s per relay (after a 1 s warm-up); medians. A datagram without a reply in 200 ms counts as lost (wrong replies are counted there too). Relay CPU per round trip covers both directions (socat's: its parent only, see below). ${loadNote()}`,
       '',
       mdTable(
         ['relay', 'round trips/s', 'vs Node floor', 'p99 µs', 'relay CPU µs/round trip', 'lost (all rounds)'],
