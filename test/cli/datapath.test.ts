@@ -4,7 +4,7 @@ import dgram from 'node:dgram';
 import { after, describe, test } from 'node:test';
 import { ffiAvailable } from '../../src/platform/ffi.js';
 import { collect, runCli, startCli, waitForLine } from '../helpers/cli.js';
-import { STRICT } from '../helpers/peers.js';
+import { requireFfi } from '../helpers/peers.js';
 
 const children: ChildProcess[] = [];
 after(() => {
@@ -27,11 +27,7 @@ async function echoOnce(port: number, text: string): Promise<string> {
 
 describe('--workers and the datapath in the CLI', () => {
   test('udp listen --workers 2: batched, says so, echoes; SOKET_NO_FFI=1: dgram, and -v says why', async (t) => {
-    if (!ffi.ok) {
-      if (STRICT) throw new Error(`The batched datapath needs FFI under CI=true: ${ffi.reason}`);
-      t.skip(`FFI is not available: ${ffi.reason}`);
-      return;
-    }
+    if (!requireFfi(t)) return;
     const fast = startCli(['udp', 'listen', '127.0.0.1:0', '--workers', '2']);
     children.push(fast);
     const m = await waitForLine(fast, /Listening on 127\.0\.0\.1:(\d+)[^\n]*\nDatapath: ([^\n]+)\n/);

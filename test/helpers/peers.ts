@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import type { TestContext } from 'node:test';
+import { ffiAvailable } from '../../src/platform/ffi.js';
 
 const PATHS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/bin', '/usr/local/sbin'];
 
@@ -67,5 +68,19 @@ export function requireCapability(t: TestContext, ok: boolean, reason: string): 
   if (ok) return true;
   if (STRICT) throw new Error(`Required capability missing under CI=true: ${reason}`);
   t.skip(reason);
+  return false;
+}
+
+/**
+ * For soket's FFI layer (koffi; the batched datapath, kernel timestamps): true when it loads; otherwise skip
+ * with its reason locally, and fail under CI=true.
+ *
+ * @param what - what needs it, for the CI failure's message
+ */
+export function requireFfi(t: TestContext, what = 'the batched datapath'): boolean {
+  const ffi = ffiAvailable();
+  if (ffi.ok) return true;
+  if (STRICT) throw new Error(`FFI is required under CI=true for ${what}: ${ffi.reason}`);
+  t.skip(`FFI is not available: ${ffi.reason}`);
   return false;
 }

@@ -13,7 +13,7 @@ import { createSntpServer, type SntpServer, type SntpServerOptions } from '../..
 import { appendMac, parseKeyFile, verifyMac } from '../../src/ntp/symmetric-key.js';
 import { ffiAvailable } from '../../src/platform/ffi.js';
 import { readKernelClock } from '../../src/platform/kernel-clock.js';
-import { STRICT } from '../helpers/peers.js';
+import { requireFfi } from '../helpers/peers.js';
 
 const servers: SntpServer[] = [];
 const keServers: NtsKeServer[] = [];
@@ -277,16 +277,9 @@ for (const [i, address] of EACH_WORKER.entries()) {
   assert.equal((Math.imul(a, 0x9e3779b1) >>> 16) % 2, i, `${address} reaches worker ${i}`);
 }
 
-const ffi = ffiAvailable();
-
 for (const datapath of ['batched', 'dgram'] as const) {
   describe(`authentication on the ${datapath} datapath`, () => {
-    const skip = (t: import('node:test').TestContext): boolean => {
-      if (datapath === 'dgram' || ffi.ok) return false;
-      if (STRICT) throw new Error(`The batched datapath needs FFI under CI=true: ${ffi.reason}`);
-      t.skip(`FFI is not available: ${ffi.reason}`);
-      return true;
-    };
+    const skip = (t: import('node:test').TestContext): boolean => datapath !== 'dgram' && !requireFfi(t);
     const workers = datapath === 'batched' ? 2 : 1;
 
     /** One NTS request sealed with the client's next cookie, sent from `from`; the reply and its check. */

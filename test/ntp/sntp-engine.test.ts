@@ -6,10 +6,9 @@ import { ntpToUnixNs } from '../../src/codec/ntp-timestamp.js';
 import { udpDrops } from '../../src/net/udp-client.js';
 import { sntpQuery } from '../../src/ntp/client.js';
 import { sntpEngineHandler, sntpStatsFromEngine } from '../../src/ntp/sntp-engine-handler.js';
-import { ffiAvailable } from '../../src/platform/ffi.js';
 import { packetTimeNs, realtimeClock } from '../../src/platform/realtime.js';
 import { createUdpEngine, type UdpEngine } from '../../src/platform/udp-engine.js';
-import { STRICT } from '../helpers/peers.js';
+import { requireFfi } from '../helpers/peers.js';
 
 const engines: UdpEngine[] = [];
 const sockets: dgram.Socket[] = [];
@@ -118,16 +117,9 @@ async function flood(
   return { replies, bad, kod, givenUp, clientDrops };
 }
 
-const ffi = ffiAvailable();
-
 for (const datapath of ['batched', 'dgram'] as const) {
   describe(`SNTP on the UDP engine, ${datapath} datapath`, () => {
-    const skip = (t: import('node:test').TestContext): boolean => {
-      if (datapath === 'dgram' || ffi.ok) return false;
-      if (STRICT) throw new Error(`The batched datapath needs FFI under CI=true: ${ffi.reason}`);
-      t.skip(`FFI is not available: ${ffi.reason}`);
-      return true;
-    };
+    const skip = (t: import('node:test').TestContext): boolean => datapath !== 'dgram' && !requireFfi(t);
     const workers = datapath === 'batched' ? 2 : 1;
     const start = async (config: Parameters<typeof sntpEngineHandler>[0]) => {
       const e = await createUdpEngine({ port: 0, workers, datapath }, sntpEngineHandler(config));

@@ -7,7 +7,7 @@ import { createSntpServer, type SntpServer } from '../../src/ntp/server.js';
 import { dgramKernelStamps } from '../../src/platform/dgram-timestamps.js';
 import { ffiAvailable } from '../../src/platform/ffi.js';
 import { packetTimeNs, realtimeClock, writeNtpTime } from '../../src/platform/realtime.js';
-import { STRICT } from '../helpers/peers.js';
+import { requireFfi } from '../helpers/peers.js';
 
 const ffi = ffiAvailable();
 const sockets: dgram.Socket[] = [];
@@ -18,10 +18,7 @@ after(async () => {
 });
 
 function needFfi(t: import('node:test').TestContext): boolean {
-  if (ffi.ok) return true;
-  if (STRICT) throw new Error(`Kernel timestamps need FFI under CI=true: ${ffi.reason}`);
-  t.skip(`FFI is not available: ${ffi.reason}`);
-  return false;
+  return requireFfi(t, 'kernel timestamps');
 }
 
 describe('realtime clock', () => {

@@ -13,7 +13,7 @@ import {
   type UdpEngineMessage,
   type UdpEngineOptions,
 } from '../../src/platform/udp-engine.js';
-import { STRICT } from '../helpers/peers.js';
+import { requireFfi } from '../helpers/peers.js';
 
 const FIXTURE = new URL('../fixtures/engine-handlers.ts', import.meta.url).href;
 const engines: UdpEngine[] = [];
@@ -69,12 +69,7 @@ const batched = ffiAvailable();
 
 for (const datapath of ['batched', 'dgram'] as const) {
   describe(`UDP engine, ${datapath} datapath`, () => {
-    const skip = (t: import('node:test').TestContext): boolean => {
-      if (datapath === 'dgram' || batched.ok) return false;
-      if (STRICT) throw new Error(`The batched datapath needs FFI under CI=true: ${batched.reason}`);
-      t.skip(`FFI is not available: ${batched.reason}`);
-      return true;
-    };
+    const skip = (t: import('node:test').TestContext): boolean => datapath !== 'dgram' && !requireFfi(t);
     const workers = datapath === 'batched' ? 2 : 1;
 
     test('echo: many clients at once, each answered at its own address; stats merged over the workers', async (t) => {
@@ -223,12 +218,7 @@ for (const datapath of ['batched', 'dgram'] as const) {
 }
 
 describe('UDP engine, batched only', () => {
-  const need = (t: import('node:test').TestContext): boolean => {
-    if (batched.ok) return true;
-    if (STRICT) throw new Error(`The batched datapath needs FFI under CI=true: ${batched.reason}`);
-    t.skip(`FFI is not available: ${batched.reason}`);
-    return false;
-  };
+  const need = (t: import('node:test').TestContext): boolean => requireFfi(t);
 
   test('SO_REUSEPORT steered by client address: one address, one worker, whatever its ports; addresses spread', async (t) => {
     if (!need(t)) return;
