@@ -3,6 +3,7 @@ import dgram from 'node:dgram';
 import { after, describe, test } from 'node:test';
 import { decodeNtpPacket } from '../../src/codec/ntp.js';
 import { ntpToUnixNs } from '../../src/codec/ntp-timestamp.js';
+import { onDebug } from '../../src/core/debug.js';
 import { udpDrops } from '../../src/net/udp-client.js';
 import { sntpQuery } from '../../src/ntp/client.js';
 import { sntpEngineHandler, sntpStatsFromEngine } from '../../src/ntp/sntp-engine-handler.js';
@@ -158,18 +159,20 @@ for (const datapath of ['batched', 'dgram'] as const) {
       // T1 and T4 are the client's kernel stamps, T2 the server's; T3 is the server's clock read before
       // sendmmsg plus the send path it has measured. When that estimate ran past the real departure (one query
       // in ten did), the client rejected the reply for a negative delay and the query waited for a retry.
-      let rejected = 0;
-      let worst = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < 300; i++) {
-        try {
-          const r = await sntpQuery(`127.0.0.1:${e.address.port}`, { timeout: 500, retries: 0 });
-          if (r.delay < worst) worst = r.delay;
-        } catch {
-          rejected++;
-        }
+      // Counted from the client's own reasons, so a reply late on a loaded machine (retried) does not count.
+      const negative: string[] = [];
+      const stop = onDebug((e) => {
+        if (e.topic === 'ntp' && e.message.includes('negative round-trip delay')) negative.push(e.message);
+      });
+      try {
+        for (let i = 0; i < 300; i++) await sntpQuery(`127.0.0.1:${e.address.port}`, { timeout: 5000 });
+      } finally {
+        stop();
       }
-      assert.ok(rejected <= 2, `${rejected} of 300 replies rejected (a negative delay beyond the precision)`);
-      assert.ok(worst > -2e-6, `worst round-trip delay ${(worst * 1e6).toFixed(2)} µs`);
+      assert.ok(
+        negative.length <= 2,
+        `${negative.length} of 300 replies rejected: ${negative.slice(0, 3).join('; ')}`,
+      );
     });
 
     test('garbage is dropped and counted; a client over its rate gets one RATE KoD, then silence', async (t) => {
